@@ -1,0 +1,27 @@
+"""Domain errors carry a machine-readable code, never an HTTP status."""
+
+
+class DomainError(Exception):
+    """A rule was broken. `code` is stable and shown to API clients."""
+
+    code = "domain_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class UnbalancedPosting(DomainError):
+    code = "unbalanced_posting"
+
+
+class InvalidPosting(DomainError):
+    code = "invalid_posting"
+
+
+class InvalidReversal(DomainError):
+    code = "invalid_reversal"
+
+
+class InvalidAdjustment(DomainError):
+    code = "invalid_adjustment"

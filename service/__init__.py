@@ -1,0 +1,1 @@
+"""The running application: HTTP, persistence, auth, jobs and the command line."""

@@ -1,0 +1,1 @@
+"""HTTP routers: thin, each calling one use case."""

@@ -1,0 +1,132 @@
+"""The citizen's own profile, account and ledger: a citizen token only ever sees its own data."""
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from domain.levels import level_for
+from service.auth.deps import CurrentCitizen
+from service.deps import SessionDep
+from service.pagination import CursorQuery, LimitQuery, capped, decode_cursor, encode_cursor
+from service.problems import ProblemError, problem_responses
+from service.repositories import ledger as ledger_repo
+from service.repositories import reference as reference_repo
+from service.repositories import users as users_repo
+
+router = APIRouter(prefix="/v1/me", tags=["citizen"])
+
+
+class LevelOut(BaseModel):
+    level: int
+    name: str
+
+
+class ProfileOut(BaseModel):
+    id: uuid.UUID
+    phone_masked: str | None
+    region: str
+    level: LevelOut | None
+
+
+class ExpiringOut(BaseModel):
+    points: int
+    expires_at: datetime
+
+
+class AccountOut(BaseModel):
+    balance: int
+    lifetime_earned: int
+    lifetime_spent: int
+    carbon_g_total: int
+    carbon_g_by_scenario: dict[str, int]
+    expiring: list[ExpiringOut]
+    level: LevelOut | None
+
+
+class LedgerEntryOut(BaseModel):
+    id: int
+    posted_at: datetime
+    kind: str
+    points: int
+    carbon_g: int
+    scenario: str | None
+    activity_id: uuid.UUID | None
+    campaign_id: uuid.UUID | None
+    memo: str | None
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerEntryOut]
+    next_cursor: str | None
+
+
+def mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    return phone[:-8] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
+async def _level(session: SessionDep, carbon_g: int) -> LevelOut | None:
+    level = level_for(carbon_g, await reference_repo.levels(session))
+    return LevelOut(level=level.level, name=level.name) if level else None
+
+
+@router.get("", operation_id="get_me", response_model=ProfileOut, responses=problem_responses(401))
+async def get_me(citizen: CurrentCitizen, session: SessionDep) -> ProfileOut:
+    """The caller's profile; `id` is the user id partners may use."""
+    user = await users_repo.get_citizen(session, citizen.user_id)
+    account = await users_repo.get_account(session, citizen.user_id)
+    if user is None or account is None or user.erased_at is not None:
+        raise ProblemError(401, "unauthorized", "this account no longer exists")
+    return ProfileOut(
+        id=user.id, phone_masked=mask_phone(user.phone), region=user.region, level=await _level(session, account.carbon_g_total)
+    )
+
+
+@router.get("/account", operation_id="get_my_account", response_model=AccountOut, responses=problem_responses(401))
+async def get_my_account(citizen: CurrentCitizen, session: SessionDep) -> AccountOut:
+    """Balance, lifetime totals, carbon saved (in total and by scenario) and what expires soon."""
+    account = await users_repo.get_account(session, citizen.user_id)
+    if account is None:
+        raise ProblemError(401, "unauthorized", "this account no longer exists")
+    return AccountOut(
+        balance=account.balance,
+        lifetime_earned=account.lifetime_earned,
+        lifetime_spent=account.lifetime_spent,
+        carbon_g_total=account.carbon_g_total,
+        carbon_g_by_scenario=await ledger_repo.carbon_by_scenario(session, citizen.user_id),
+        expiring=[],
+        level=await _level(session, account.carbon_g_total),
+    )
+
+
+@router.get("/ledger", operation_id="list_my_ledger", response_model=LedgerPage, responses=problem_responses(401, 422))
+async def list_my_ledger(
+    citizen: CurrentCitizen, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> LedgerPage:
+    """The caller's entries, newest first, cursor-paginated (limit capped at 500)."""
+    page_size = capped(limit)
+    lines = await ledger_repo.citizen_statement(
+        session, citizen.user_id, before_id=decode_cursor(cursor), limit=page_size + 1
+    )
+    more = len(lines) > page_size
+    lines = lines[:page_size]
+    return LedgerPage(
+        items=[
+            LedgerEntryOut(
+                id=line.id,
+                posted_at=line.posted_at,
+                kind=line.kind,
+                points=line.points,
+                carbon_g=line.carbon_g,
+                scenario=line.scenario,
+                activity_id=line.activity_id,
+                campaign_id=line.campaign_id,
+                memo=line.memo,
+            )
+            for line in lines
+        ],
+        next_cursor=encode_cursor(lines[-1].id) if more and lines else None,
+    )

@@ -1,0 +1,55 @@
+"""The FastAPI application: built by `create_app`, resources opened in `lifespan`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from service.api import admin_adjustments, auth, health, me
+from service.database import create_engine, create_sessionmaker
+from service.observability import RequestContextMiddleware
+from service.problems import install_problem_handlers
+from service.settings import Settings, get_settings
+
+API_DESCRIPTION = """Tanpu, the carbon-inclusive (碳普惠) points platform: citizens earn carbon points
+for green travel, recycling and green purchases; partners report over REST; every point lives
+in a double-entry, append-only ledger. Errors are RFC 9457 problems with a `code`."""
+
+
+def create_redis(url: str) -> Redis:
+    # Short timeouts: Redis being slow or down must never hold up an award.
+    return Redis.from_url(url, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.database_url is None or settings.redis_url is None:
+            raise RuntimeError("create_app needs DATABASE_URL and REDIS_URL (tanpu serve starts embedded ones)")
+        app.state.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.redis = create_redis(settings.redis_url)
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Tanpu",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(me.router)
+    app.include_router(admin_adjustments.router)
+    return app

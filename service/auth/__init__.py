@@ -1,0 +1,1 @@
+"""Sign-in and access: passwords, one-time codes, JWTs, refresh-token families."""

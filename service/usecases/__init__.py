@@ -1,0 +1,1 @@
+"""Use cases: load context, call domain/, persist. They flush; the request's session commits."""
