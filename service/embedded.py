@@ -30,8 +30,12 @@ def start_postgres(data_dir: Path, database: str = "tanpu") -> tuple[str, Any]:
 
     pg_dir = (data_dir / "pg").resolve()
     pg_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(pg_dir), cleanup_mode=None)
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    server = pgserver.get_server(  # type: ignore[attr-defined]
+        str(pg_dir), cleanup_mode=None
+    )
+    if not database.replace("_", "").isalnum():
+        raise ValueError(f"unexpected database name {database!r}")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608 (checked above)
     if "1 row" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     url = f"postgresql://postgres@/{database}?host={pg_dir}"

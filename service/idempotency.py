@@ -23,7 +23,9 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def idempotency_key_header(
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", description="Unique per write; replays return the first answer")] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description="Unique per write; replays return the first answer")
+    ] = None,
 ) -> str:
     if idempotency_key is None:
         raise ProblemError(400, "idempotency_key_required", "this write needs an Idempotency-Key header")
@@ -66,9 +68,7 @@ async def claim(session: AsyncSession, *, scope: str, key: str, request_hash: st
     return StoredAnswer(status_code=row.status_code, body=row.response)
 
 
-async def store_answer(
-    session: AsyncSession, *, scope: str, key: str, status_code: int, body: dict[str, Any]
-) -> StoredAnswer:
+async def store_answer(session: AsyncSession, *, scope: str, key: str, status_code: int, body: dict[str, Any]) -> StoredAnswer:
     answer = StoredAnswer(status_code, json.dumps(body, separators=(",", ":"), ensure_ascii=False))
     await session.execute(
         text("UPDATE idempotency_records SET status_code = :status, response = :body WHERE scope = :scope AND key = :key"),

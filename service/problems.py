@@ -91,11 +91,10 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        for err in exc.errors()
-    ]
-    names = ", ".join(".".join(str(p) for p in f["loc"] if p not in ("body", "query", "path", "header")) or "body" for f in fields)
+    fields = [{"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")} for err in exc.errors()]
+    names = ", ".join(
+        ".".join(str(p) for p in f["loc"] if p not in ("body", "query", "path", "header")) or "body" for f in fields
+    )
     return problem_response(422, "validation_error", "Unprocessable Content", f"invalid fields: {names}", errors=fields)
 
 
@@ -122,7 +121,13 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     # A lost database is an outage, not a bug: say so quickly and let the client retry.
     log.warning("database unavailable: %s", type(exc).__name__)
-    return problem_response(503, "service_unavailable", "Service Unavailable", "the database is unreachable; retry shortly", headers={"Retry-After": "5"})
+    return problem_response(
+        503,
+        "service_unavailable",
+        "Service Unavailable",
+        "the database is unreachable; retry shortly",
+        headers={"Retry-After": "5"},
+    )
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -14,7 +14,12 @@ from service.models import Admin, Partner
 from service.repositories.users import get_or_create_citizen
 from service.settings import Settings
 
-PARTNER_SCOPES = {"transit": ["travel:write"], "recycling": ["recycling:write"], "merchant": ["purchases:write"], "bank": ["bank"]}
+PARTNER_SCOPES = {
+    "transit": ["travel:write"],
+    "recycling": ["recycling:write"],
+    "merchant": ["purchases:write"],
+    "bank": ["bank"],
+}
 
 
 @dataclass(frozen=True)

@@ -108,9 +108,7 @@ async def list_my_ledger(
 ) -> LedgerPage:
     """The caller's entries, newest first, cursor-paginated (limit capped at 500)."""
     page_size = capped(limit)
-    lines = await ledger_repo.citizen_statement(
-        session, citizen.user_id, before_id=decode_cursor(cursor), limit=page_size + 1
-    )
+    lines = await ledger_repo.citizen_statement(session, citizen.user_id, before_id=decode_cursor(cursor), limit=page_size + 1)
     more = len(lines) > page_size
     lines = lines[:page_size]
     return LedgerPage(

@@ -62,9 +62,8 @@ _INSERT_POSTING = text(
     """
 )
 
-async def insert_posting(
-    session: AsyncSession, posting: Posting, delta: AccountDelta, *, created_by: str | None
-) -> PostedIds:
+
+async def insert_posting(session: AsyncSession, posting: Posting, delta: AccountDelta, *, created_by: str | None) -> PostedIds:
     system_legs = [leg.account for leg in posting.legs if leg.account != CITIZEN]
     row = (
         await session.execute(

@@ -81,7 +81,9 @@ async def test_citizen_and_partner_tokens_cannot_adjust(client: AsyncClient, fac
         assert r.json()["code"] == "unauthorized"
 
 
-async def test_bad_adjustments_are_refused_with_a_code_and_write_nothing(client: AsyncClient, factory: Factory, session: AsyncSession) -> None:
+async def test_bad_adjustments_are_refused_with_a_code_and_write_nothing(
+    client: AsyncClient, factory: Factory, session: AsyncSession
+) -> None:
     admin = await factory.admin()
     citizen = await factory.citizen()
     cases = [
@@ -130,14 +132,14 @@ async def test_adjustment_is_audited(client: AsyncClient, factory: Factory, sess
         headers=_headers(admin.headers, "audit"),
     )
     row = (
-        await session.execute(
-            text("SELECT actor_id, action, after FROM audit_log WHERE target_id = :t"), {"t": str(citizen.id)}
-        )
+        await session.execute(text("SELECT actor_id, action, after FROM audit_log WHERE target_id = :t"), {"t": str(citizen.id)})
     ).one()
     assert row.actor_id == admin.id and row.action == "adjustment.create" and row.after["points"] == -7
 
 
-async def test_100_concurrent_identical_adjustments_post_once(client: AsyncClient, factory: Factory, session: AsyncSession) -> None:
+async def test_100_concurrent_identical_adjustments_post_once(
+    client: AsyncClient, factory: Factory, session: AsyncSession
+) -> None:
     admin = await factory.admin()
     citizen = await factory.citizen()
     body = {"user_id": str(citizen.id), "points": 10, "reason": "race"}
@@ -152,7 +154,9 @@ async def test_100_concurrent_identical_adjustments_post_once(client: AsyncClien
     assert (await client.get("/v1/me/account", headers=citizen.headers)).json()["balance"] == 10
 
 
-async def test_200_concurrent_adjustments_keep_balance_equal_to_entries(client: AsyncClient, factory: Factory, session: AsyncSession) -> None:
+async def test_200_concurrent_adjustments_keep_balance_equal_to_entries(
+    client: AsyncClient, factory: Factory, session: AsyncSession
+) -> None:
     admin = await factory.admin()
     citizen = await factory.citizen()
     amounts = [(i % 7) - 3 or 5 for i in range(200)]
