@@ -1,0 +1,18 @@
+from domain.idempotency import request_hash
+from domain.levels import Level, level_for
+
+
+def test_request_hash_ignores_key_order_but_not_values() -> None:
+    a = request_hash("POST", "/v1/x", {"a": 1, "b": [1, 2]})
+    assert a == request_hash("post", "/v1/x", {"b": [1, 2], "a": 1})
+    assert a != request_hash("POST", "/v1/x", {"a": 1, "b": [2, 1]})
+    assert a != request_hash("POST", "/v1/y", {"a": 1, "b": [1, 2]})
+
+
+def test_level_is_the_highest_threshold_reached() -> None:
+    levels = [Level(1, "Seedling", 0), Level(2, "Sapling", 10_000), Level(3, "Tree", 100_000)]
+    assert level_for(0, levels) == levels[0]
+    assert level_for(9_999, levels) == levels[0]
+    assert level_for(10_000, levels) == levels[1]
+    assert level_for(10**9, levels) == levels[2]
+    assert level_for(5, []) is None

@@ -1,0 +1,54 @@
+"""Carbon → points, the one rounding rule, and proportional shares."""
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.points import parse_rate, points_for_carbon, proportional_share
+
+
+def test_one_point_per_gram_is_exact() -> None:
+    assert points_for_carbon(468, parse_rate("1")) == 468
+
+
+def test_points_round_down_once_per_activity() -> None:
+    assert points_for_carbon(999, parse_rate("0.01")) == 9
+    assert points_for_carbon(1, parse_rate("0.999")) == 0
+
+
+def test_rates_are_exact_decimals_never_floats() -> None:
+    assert parse_rate("0.1") == Fraction(1, 10)
+    # 0.1 as a float is 0.1000000000000000055...; 30 × it must still floor to exactly 3
+    assert points_for_carbon(30, parse_rate("0.1")) == 3
+
+
+def test_negative_rates_and_carbon_are_refused() -> None:
+    with pytest.raises(ValueError):
+        parse_rate("-1")
+    with pytest.raises(ValueError):
+        points_for_carbon(-1, parse_rate("1"))
+
+
+@given(total=st.integers(-(10**9), 10**9), qty=st.integers(1, 50), data=st.data())
+def test_cumulative_shares_add_up_to_the_whole(total: int, qty: int, data: st.DataObject) -> None:
+    steps = data.draw(st.lists(st.integers(1, qty), min_size=1, max_size=qty))
+    done, reversed_total = 0, 0
+    for step in steps:
+        step = min(step, qty - done)
+        if step == 0:
+            break
+        part = proportional_share(total, done + step, qty) - proportional_share(total, done, qty)
+        assert abs(part) <= abs(total)
+        reversed_total += part
+        done += step
+    reversed_total += proportional_share(total, qty, qty) - proportional_share(total, done, qty)
+    assert reversed_total == total
+
+
+def test_shares_of_out_of_range_quantities_are_refused() -> None:
+    with pytest.raises(ValueError):
+        proportional_share(100, 3, 2)
+    with pytest.raises(ValueError):
+        proportional_share(100, 1, 0)

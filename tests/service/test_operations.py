@@ -1,0 +1,54 @@
+"""Health, readiness, metrics, request ids and problem responses."""
+
+from httpx import AsyncClient
+
+from tests.factories import Factory
+
+
+async def test_healthz_and_readyz(client: AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok", "redis": "ok"}}
+
+
+async def test_every_response_carries_a_request_id_and_echoes_the_clients(client: AsyncClient) -> None:
+    generated = await client.get("/healthz")
+    assert len(generated.headers["x-request-id"]) == 32
+    echoed = await client.get("/healthz", headers={"X-Request-ID": "trip-42"})
+    assert echoed.headers["x-request-id"] == "trip-42"
+    unsafe = await client.get("/healthz", headers={"X-Request-ID": "a b\tc" * 40})
+    assert unsafe.headers["x-request-id"] != "a b\tc" * 40
+    assert (await client.get("/no/such/path")).headers["x-request-id"]
+
+
+async def test_metrics_count_requests_by_route_and_ledger_postings(client: AsyncClient, factory: Factory) -> None:
+    admin, citizen = await factory.admin(), await factory.citizen()
+    await client.post(
+        "/v1/admin/adjustments",
+        json={"user_id": str(citizen.id), "points": 3, "reason": "m"},
+        headers={**admin.headers, "Idempotency-Key": "metrics"},
+    )
+    text = (await client.get("/metrics")).text
+    assert 'tanpu_http_requests_total{method="POST",route="/v1/admin/adjustments",status="201"}' in text
+    assert 'tanpu_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/admin/adjustments"}' in text
+    assert 'tanpu_ledger_postings_total{kind="adjustment"}' in text
+
+
+async def test_unknown_paths_and_methods_are_problems(client: AsyncClient) -> None:
+    r = await client.get("/v1/nothing-here")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "not_found"
+    r = await client.delete("/healthz")
+    assert (r.status_code, r.json()["code"]) == (405, "method_not_allowed")
+
+
+async def test_malformed_json_is_a_validation_problem(client: AsyncClient, factory: Factory) -> None:
+    admin = await factory.admin()
+    r = await client.post(
+        "/v1/admin/adjustments",
+        content=b"{not json",
+        headers={**admin.headers, "Idempotency-Key": "mj", "Content-Type": "application/json"},
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
