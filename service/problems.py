@@ -1,5 +1,6 @@
 """RFC 9457 problem responses: every error leaves with a `code`, never a stack trace."""
 
+import asyncio
 import logging
 from typing import Any
 
@@ -7,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -133,7 +134,7 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return await _database_unavailable(_, exc)
-    if isinstance(exc, (OSError, ConnectionError, PoolTimeout, InterfaceError)):
+    if isinstance(exc, (OSError, PoolTimeout, InterfaceError, OperationalError, asyncio.TimeoutError)):
         return await _database_unavailable(_, exc)
     log.exception("unhandled error")
     return problem_response(500, "internal_error", "Internal Server Error")
@@ -144,7 +145,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(domain_errors.DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(OperationalError, _unexpected)
+    # Registered by class (not only as the catch-all) so they are answered by the
+    # exception middleware and not re-raised after the response like a bare Exception.
+    for outage in (SQLAlchemyError, OSError, asyncio.TimeoutError):
+        app.add_exception_handler(outage, _unexpected)
     app.add_exception_handler(Exception, _unexpected)
 
 
