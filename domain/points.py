@@ -35,3 +35,26 @@ def proportional_share(total: int, done_qty: int, total_qty: int) -> int:
         raise ValueError("quantities out of range")
     sign = -1 if total < 0 else 1
     return sign * (abs(total) * done_qty // total_qty)
+
+
+def allocate(total: int, weights: list[Fraction]) -> list[int]:
+    """Split a whole number of points (or grams) across lines in proportion to `weights`.
+
+    Largest remainder: every part is its floor share, and the points the floors
+    leave over go one each to the largest remainders (earliest line on ties), so
+    the parts always add up to exactly `total`.
+    """
+    if total < 0 or any(w < 0 for w in weights):
+        raise ValueError("allocate splits non-negative amounts by non-negative weights")
+    whole = sum(weights, Fraction(0))
+    if whole == 0:
+        if total:
+            raise ValueError("cannot split points across lines that all weigh nothing")
+        return [0] * len(weights)
+    shares = [total * w / whole for w in weights]
+    parts = [int(s) for s in shares]
+    left = total - sum(parts)
+    order = sorted(range(len(weights)), key=lambda i: (-(shares[i] - parts[i]), i))
+    for i in order[:left]:
+        parts[i] += 1
+    return parts

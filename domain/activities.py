@@ -1,0 +1,180 @@
+"""What citizens do, as reported: trips, the day's steps, recycling drop-offs.
+
+Each activity knows its scenario, its cap family and when it occurred, and
+measures its own carbon reduction against a methodology, or says why it is
+implausible. Structural nonsense (negative distances, a trip that ends before
+it starts) never gets here: the API refuses it as malformed input.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+
+from domain.calendar import local_day
+from domain.methodology import Methodology
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """The carbon of an activity, by scenario, and the quantities that explain it."""
+
+    carbon_by_scenario: tuple[tuple[str, Fraction], ...]
+    explanation: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Implausible:
+    reason: str
+
+
+def _fmt(value: Fraction, places: int = 3) -> str:
+    quantum = 10**places
+    scaled = round(value * quantum)
+    return f"{scaled // quantum}.{scaled % quantum:0{places}d}"
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    mode: str
+    distance_m: int
+    started_at: datetime
+    ended_at: datetime
+
+    family = "travel"
+
+    @property
+    def scenario(self) -> str:
+        return f"travel.{self.mode}"
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.started_at
+
+    def measure(self, methodology: Methodology) -> Measured | Implausible:
+        factor = methodology.factor(self.scenario)
+        bounds = methodology.travel.get(self.mode)
+        if factor is None or bounds is None:
+            return Implausible(f"methodology {methodology.id} has no factor for {self.scenario}")
+        km = Fraction(self.distance_m, 1000)
+        hours = Fraction(int((self.ended_at - self.started_at).total_seconds()), 3600)
+        if km < bounds.min_km:
+            return Implausible(f"distance {_fmt(km)} km is below the {_fmt(bounds.min_km)} km minimum for {self.mode}")
+        if km > bounds.max_km:
+            return Implausible(f"distance {_fmt(km)} km is above the {_fmt(bounds.max_km)} km maximum for {self.mode}")
+        if hours <= 0:
+            return Implausible("a trip must take some time")
+        if hours > bounds.max_hours:
+            return Implausible(f"duration {_fmt(hours, 2)} h is above the {_fmt(bounds.max_hours, 2)} h maximum")
+        speed = km / hours
+        if speed > bounds.max_kmh:
+            return Implausible(
+                f"average speed {_fmt(speed, 1)} km/h is above the {_fmt(bounds.max_kmh, 1)} km/h maximum for {self.mode}"
+            )
+        return Measured(
+            carbon_by_scenario=((self.scenario, factor.value * km),),
+            explanation={
+                "factor": factor.describe(),
+                "distance_km": _fmt(km),
+                "duration_min": _fmt(hours * 60, 1),
+                "average_kmh": _fmt(speed, 1),
+            },
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DailySteps:
+    """The day's step count from the app; only steps not counted before that day earn."""
+
+    day: date
+    steps: int
+    counted_before: int
+    reported_at: datetime
+
+    family = "walk"
+    scenario = "travel.walk"
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.reported_at
+
+    def measure(self, methodology: Methodology) -> Measured | Implausible:
+        factor = methodology.factor(self.scenario)
+        if factor is None:
+            return Implausible(f"methodology {methodology.id} has no factor for {self.scenario}")
+        rules = methodology.walk
+        if self.steps > rules.max_steps_per_day:
+            return Implausible(f"{self.steps} steps is above the {rules.max_steps_per_day} steps a day maximum")
+        counted_from = max(self.counted_before, rules.floor_steps)
+        new_steps = max(0, self.steps - counted_from)
+        return Measured(
+            carbon_by_scenario=((self.scenario, factor.value * new_steps),),
+            explanation={
+                "factor": factor.describe(),
+                "day": self.day.isoformat(),
+                "steps": self.steps,
+                "steps_counted_before": self.counted_before,
+                "daily_floor_steps": rules.floor_steps,
+                "new_steps": new_steps,
+            },
+        )
+
+    def day_out_of_window(self, now: datetime, max_age_days: int) -> str | None:
+        today = local_day(now)
+        if self.day > today:
+            return f"{self.day.isoformat()} has not begun yet in Shanghai"
+        if self.day < today - timedelta(days=max_age_days):
+            return f"{self.day.isoformat()} is older than the {max_age_days}-day reporting window"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DropoffItem:
+    category: str
+    weight_g: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dropoff:
+    """A recycling drop-off at a station: one or more categories by weight."""
+
+    items: tuple[DropoffItem, ...]
+    at: datetime
+
+    family = "recycling"
+
+    @property
+    def scenario(self) -> str:
+        categories = sorted({item.category for item in self.items})
+        return f"recycling.{categories[0]}" if len(categories) == 1 else "recycling"
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.at
+
+    def measure(self, methodology: Methodology) -> Measured | Implausible:
+        bounds = methodology.recycling
+        carbon: dict[str, Fraction] = {}
+        lines = []
+        total_kg = Fraction(0)
+        for item in self.items:
+            scenario = f"recycling.{item.category}"
+            factor = methodology.factor(scenario)
+            if factor is None:
+                return Implausible(f"methodology {methodology.id} has no factor for {scenario}")
+            kg = Fraction(item.weight_g, 1000)
+            if kg > bounds.max_kg_per_line:
+                return Implausible(
+                    f"{_fmt(kg)} kg of {item.category} is above the {_fmt(bounds.max_kg_per_line)} kg per line maximum"
+                )
+            total_kg += kg
+            carbon[scenario] = carbon.get(scenario, Fraction(0)) + factor.value * kg
+            lines.append({"category": item.category, "weight_kg": _fmt(kg), "factor": factor.describe()})
+        if total_kg > bounds.max_kg_per_dropoff:
+            return Implausible(f"{_fmt(total_kg)} kg is above the {_fmt(bounds.max_kg_per_dropoff)} kg per drop-off maximum")
+        return Measured(
+            carbon_by_scenario=tuple(sorted(carbon.items())),
+            explanation={"items": lines, "total_kg": _fmt(total_kg)},
+        )
+
+
+Activity = Trip | DailySteps | Dropoff
