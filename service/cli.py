@@ -1,0 +1,178 @@
+"""The `tanpu` command line: it parses arguments and calls service/runtime.py and the use cases.
+
+Every command that needs the database uses DATABASE_URL, or starts the embedded
+one under TANPU_DATA_DIR the way `tanpu serve` does.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from service import runtime
+from service.settings import InsecureConfiguration, Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STARTED = time.perf_counter()
+
+
+class CommandError(Exception):
+    """A clear, expected failure: printed without a traceback, exit status 1."""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except InsecureConfiguration as exc:
+        raise SystemExit(f"tanpu: refusing to start: {exc}") from None
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    runtime.serve(settings, host=args.host, port=args.port, started=STARTED)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with runtime.servers(settings, redis=False) as ready:
+        runtime.migrate(ready)
+    print("migrations applied: the schema is at head")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    if args.demo and settings.production:
+        raise CommandError("--demo loads public demo passwords and secrets: refused with TANPU_ENV=production")
+    with runtime.servers(settings, redis=False) as ready:
+        runtime.migrate(ready)
+        runtime.seed_reference(ready)
+        print("reference seeds loaded (regions, methodologies, recycling categories, levels, system accounts)")
+        if args.demo:
+            from service.seeding import seeds_dir
+            from service.usecases.demo import load_demo
+
+            async def work(session: Any) -> Any:
+                return await load_demo(session, seeds_dir() / "demo", production=settings.production)
+
+            summary = runtime.with_session(ready, work)
+            print(f"demo seeds loaded ({summary.created} new rows; a second run adds none)")
+            print("  administrators: " + ", ".join(summary.admins) + " (password tanpu-demo)")
+            print("  partners: " + ", ".join(summary.partners) + " (secrets in seeds/demo/partners.json)")
+            print("  citizens: " + ", ".join(summary.citizens))
+    return 0
+
+
+def cmd_admins_create(args: argparse.Namespace, settings: Settings) -> int:
+    from service.usecases.admins import AdminError, create_admin
+
+    async def work(session: Any) -> Any:
+        return await create_admin(session, username=args.username, password=args.password, role=args.role)
+
+    with runtime.servers(settings, redis=False) as ready:
+        try:
+            admin = runtime.with_session(ready, work)
+        except AdminError as exc:
+            raise CommandError(str(exc)) from None
+    print(json.dumps({"admin_id": str(admin.id), "username": admin.username, "role": admin.role}))
+    return 0
+
+
+def cmd_partners_create(args: argparse.Namespace, settings: Settings) -> int:
+    from service.usecases.partners import PartnerError, create_partner
+
+    async def work(session: Any) -> Any:
+        return await create_partner(session, kind=args.kind, name=args.name, region=args.region)
+
+    with runtime.servers(settings, redis=False) as ready:
+        try:
+            credentials = runtime.with_session(ready, work)
+        except PartnerError as exc:
+            raise CommandError(str(exc)) from None
+    print(json.dumps(credentials.shown_once()))
+    print("the client secret is shown only this once: store it now", file=sys.stderr)
+    return 0
+
+
+def cmd_check_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    from service.usecases.check_ledger import check_database
+
+    with runtime.servers(settings, redis=False) as ready:
+        report = asyncio.run(check_database(runtime.database_url(ready), examples=args.examples))
+    if report.ok:
+        print(
+            f"ledger ok: {report.postings} postings, {report.entries} entries, "
+            f"{report.citizen_accounts} citizen accounts; every invariant holds"
+        )
+        return 0
+    print(f"ledger check FAILED: {len(report.violations)} violation(s)")
+    for violation in report.violations:
+        print(f"  {violation}")
+    return 2
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings | None) -> int:
+    if not (REPO_ROOT / "bench" / "__main__.py").exists():
+        raise CommandError("the benchmarks live in bench/ of a source checkout, and there is no bench/__main__.py here")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
+    return subprocess.call([sys.executable, "-m", "bench", *args.bench_args], env=env)  # noqa: S603 (our own module)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tanpu", description="Tanpu, the carbon-inclusive points platform.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the API (embedded PostgreSQL and Redis when the URLs are unset)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("migrate", help="apply the database migrations").set_defaults(handler=cmd_migrate)
+
+    seed = commands.add_parser("seed", help="load the reference seeds (and with --demo the demo data), idempotently")
+    seed.add_argument("--demo", action="store_true", help="also demo administrators, partners and citizens (never in production)")
+    seed.set_defaults(handler=cmd_seed)
+
+    admins = commands.add_parser("admins", help="administrators").add_subparsers(dest="action", required=True, metavar="ACTION")
+    admin_create = admins.add_parser("create", help="create an administrator")
+    admin_create.add_argument("--username", required=True)
+    admin_create.add_argument("--password", required=True)
+    admin_create.add_argument("--role", required=True, choices=["admin", "operator", "auditor"])
+    admin_create.set_defaults(handler=cmd_admins_create)
+
+    partners = commands.add_parser("partners", help="partners").add_subparsers(dest="action", required=True, metavar="ACTION")
+    partner_create = partners.add_parser("create", help="create a partner; prints its client secret once, as JSON")
+    partner_create.add_argument("--kind", required=True, choices=["transit", "recycling", "merchant", "bank"])
+    partner_create.add_argument("--name", required=True)
+    partner_create.add_argument("--region", required=True)
+    partner_create.set_defaults(handler=cmd_partners_create)
+
+    check = commands.add_parser("check-ledger", help="verify every ledger invariant; non-zero exit on a violation")
+    check.add_argument("--examples", type=int, default=20, help="violations listed per invariant (default 20)")
+    check.set_defaults(handler=cmd_check_ledger)
+
+    bench = commands.add_parser("bench", help="the benchmarks of bench/ (arguments go to `python -m bench`)")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(handler=cmd_bench, needs_settings=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _settings() if getattr(args, "needs_settings", True) else None
+    try:
+        status: int = args.handler(args, settings)
+    except CommandError as exc:
+        print(f"tanpu {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

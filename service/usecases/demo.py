@@ -1,0 +1,78 @@
+"""`tanpu seed --demo`: demo administrators, partners and citizens, through the same use cases as
+the CLI and the API, idempotently (a second run changes nothing). Never in production."""
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.clock import utcnow
+from service.repositories.users import get_or_create_citizen
+from service.usecases.adjustments import post_adjustment
+from service.usecases.admins import ensure_admin
+from service.usecases.partners import create_partner
+
+
+class DemoRefused(Exception):
+    """Demo data (public passwords and secrets) must never reach a production database."""
+
+
+@dataclass
+class DemoSummary:
+    admins: list[str] = field(default_factory=list)
+    partners: list[str] = field(default_factory=list)
+    citizens: list[str] = field(default_factory=list)
+    created: int = 0
+
+
+def _read(folder: Path, name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((folder / name).read_text(encoding="utf-8"))
+    return doc
+
+
+async def load_demo(session: AsyncSession, folder: Path, *, production: bool) -> DemoSummary:
+    if production:
+        raise DemoRefused("demo seeds carry public passwords and secrets: refused with TANPU_ENV=production")
+    summary = DemoSummary()
+    admin_ids: dict[str, uuid.UUID] = {}
+    for item in _read(folder, "admins.json")["admins"]:
+        admin = await ensure_admin(session, username=item["username"], password=item["password"], role=item["role"])
+        admin_ids[admin.username] = admin.id
+        summary.admins.append(f"{admin.username} ({admin.role})")
+        summary.created += admin.created
+    for item in _read(folder, "partners.json")["partners"]:
+        partner = await create_partner(
+            session,
+            kind=item["kind"],
+            name=item["name"],
+            region=item["region"],
+            client_id=item["client_id"],
+            client_secret=item["client_secret"],
+        )
+        summary.partners.append(f"{partner.client_id} ({item['kind']})")
+        summary.created += partner.created
+    citizens = _read(folder, "citizens.json")
+    granter = admin_ids[citizens["welcome_points_by"]]
+    for item in citizens["citizens"]:
+        user_id = await get_or_create_citizen(session, phone=item["phone"], region=item["region"])
+        summary.citizens.append(f"{item['phone']} ({user_id})")
+        points = int(item.get("welcome_points", 0))
+        if points:
+            # The adjustment's Idempotency-Key makes the welcome points a one-off, however often this runs.
+            reason = "demo welcome points"
+            body = {"user_id": str(user_id), "points": points, "reason": reason}
+            _, replayed = await post_adjustment(
+                session,
+                admin_id=granter,
+                idempotency_key=f"demo-welcome-{item['phone']}",
+                body=body,
+                user_id=user_id,
+                points=points,
+                reason=reason,
+                now=utcnow(),
+            )
+            summary.created += not replayed
+    return summary
