@@ -1,5 +1,15 @@
 """SQLModel tables. Importing this package registers every table on `SQLModel.metadata`."""
 
+from service.models.activities import (
+    Activity,
+    ActivityKey,
+    DailySteps,
+    DailyUsage,
+    ExpiryLot,
+    Fingerprint,
+    Identity_,
+    Station,
+)
 from service.models.base import metadata
 from service.models.identity import Admin, OtpCode, Partner, RefreshToken, User
 from service.models.ledger import CitizenAccount, Entry, Posting, SystemAccount
@@ -7,11 +17,18 @@ from service.models.operations import AuditRecord, IdempotencyRecord
 from service.models.reference import LevelThreshold, Methodology, RecyclingCategory, Region
 
 __all__ = [
+    "Activity",
+    "ActivityKey",
     "Admin",
     "AuditRecord",
     "CitizenAccount",
+    "DailySteps",
+    "DailyUsage",
     "Entry",
+    "ExpiryLot",
+    "Fingerprint",
     "IdempotencyRecord",
+    "Identity_",
     "LevelThreshold",
     "Methodology",
     "OtpCode",
@@ -20,6 +37,7 @@ __all__ = [
     "RecyclingCategory",
     "RefreshToken",
     "Region",
+    "Station",
     "SystemAccount",
     "User",
     "metadata",

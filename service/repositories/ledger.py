@@ -1,11 +1,13 @@
 """Writing and reading the ledger.
 
-A posting is written in one statement (one round trip): the posting row, its
-entries and the citizen's account row together. System accounts have no row to
-update, so concurrent awards for different citizens never wait on each other.
+Postings are written in one statement (one round trip) however many there
+are: the posting rows, their entries and the citizens' account rows together.
+System accounts have no row to update, so concurrent awards for different
+citizens never wait on each other.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,78 +25,147 @@ class UnknownAccount(Exception):
 class PostedIds:
     posting_id: int
     citizen_entry_id: int
-    balance: int
+    balance_after: int
+    """The citizen's balance once every posting of the same write is applied."""
 
 
-_INSERT_POSTING = text(
+_INSERT_POSTINGS = text(
     """
-    WITH p AS (
-        INSERT INTO postings (user_id, kind, posted_at, carbon_g, scenario, activity_id, campaign_id,
+    WITH ids AS MATERIALIZED (
+        -- posting ids are drawn once, so postings and their entries agree on them
+        SELECT n, nextval('postings_id_seq') AS id FROM generate_series(1, CAST(:count AS int)) AS n
+    ), p AS (
+        INSERT INTO postings (user_id, id, kind, posted_at, carbon_g, scenario, activity_id, campaign_id,
                               reverses_posting_id, memo, created_by, digest)
-        VALUES (:user_id, :kind, :posted_at, :carbon_g, :scenario, :activity_id, :campaign_id,
-                :reverses_posting_id, :memo, :created_by, :digest)
-        RETURNING id
+        SELECT t.user_id, ids.id, t.kind, t.posted_at, t.carbon_g, t.scenario, t.activity_id, t.campaign_id,
+               t.reverses, t.memo, :created_by, t.digest
+        FROM unnest(CAST(:p_user AS uuid[]), CAST(:p_kind AS text[]), CAST(:p_posted_at AS timestamptz[]),
+                    CAST(:p_carbon AS bigint[]), CAST(:p_scenario AS text[]), CAST(:p_activity AS uuid[]),
+                    CAST(:p_campaign AS uuid[]), CAST(:p_reverses AS bigint[]), CAST(:p_memo AS text[]),
+                    CAST(:p_digest AS text[]))
+             WITH ORDINALITY AS t(user_id, kind, posted_at, carbon_g, scenario, activity_id, campaign_id,
+                                  reverses, memo, digest, n)
+        JOIN ids ON ids.n = t.n
+        RETURNING id, user_id
     ), e AS (
         INSERT INTO entries (user_id, posting_id, leg, account, kind, points, carbon_g, scenario,
                              activity_id, campaign_id, reverses_entry_id, posted_at)
-        SELECT :user_id, p.id, l.leg, l.account, :kind, l.points,
-               CASE WHEN l.account = 'citizen' THEN :carbon_g ELSE 0 END,
-               :scenario, :activity_id, :campaign_id, l.reverses, :posted_at
-        FROM p, unnest(CAST(:accounts AS text[]), CAST(:points AS bigint[]), CAST(:reverses AS bigint[]))
-             WITH ORDINALITY AS l(account, points, reverses, leg)
-        RETURNING id, account
+        SELECT t.user_id, ids.id, t.leg, t.account, t.kind, t.points, t.carbon_g, t.scenario,
+               t.activity_id, t.campaign_id, t.reverses, t.posted_at
+        FROM unnest(CAST(:e_posting AS int[]), CAST(:e_user AS uuid[]), CAST(:e_leg AS int[]),
+                    CAST(:e_account AS text[]), CAST(:e_kind AS text[]), CAST(:e_points AS bigint[]),
+                    CAST(:e_carbon AS bigint[]), CAST(:e_scenario AS text[]), CAST(:e_activity AS uuid[]),
+                    CAST(:e_campaign AS uuid[]), CAST(:e_reverses AS bigint[]), CAST(:e_posted_at AS timestamptz[]))
+             AS t(posting_n, user_id, leg, account, kind, points, carbon_g, scenario, activity_id, campaign_id,
+                  reverses, posted_at)
+        JOIN ids ON ids.n = t.posting_n
+        RETURNING id, posting_id, account
     ), s AS (
         -- System accounts come into being with their first posting (a campaign's when it first pays).
         INSERT INTO system_accounts (code, kind)
-        SELECT * FROM unnest(CAST(:system_codes AS text[]), CAST(:system_kinds AS text[]))
+        SELECT * FROM unnest(CAST(:s_code AS text[]), CAST(:s_kind AS text[]))
         ON CONFLICT DO NOTHING
     ), a AS (
-        UPDATE citizen_accounts
-        SET balance = balance + :d_balance,
-            lifetime_earned = lifetime_earned + :d_earned,
-            lifetime_spent = lifetime_spent + :d_spent,
-            carbon_g_total = carbon_g_total + :d_carbon,
-            updated_at = :posted_at
-        WHERE user_id = :user_id
-        RETURNING balance
+        UPDATE citizen_accounts AS ca
+        SET balance = ca.balance + d.balance,
+            lifetime_earned = ca.lifetime_earned + d.earned,
+            lifetime_spent = ca.lifetime_spent + d.spent,
+            carbon_g_total = ca.carbon_g_total + d.carbon,
+            updated_at = :now
+        FROM unnest(CAST(:a_user AS uuid[]), CAST(:a_balance AS bigint[]), CAST(:a_earned AS bigint[]),
+                    CAST(:a_spent AS bigint[]), CAST(:a_carbon AS bigint[]))
+             AS d(user_id, balance, earned, spent, carbon)
+        WHERE ca.user_id = d.user_id
+        RETURNING ca.user_id, ca.balance
     )
-    SELECT p.id, (SELECT e.id FROM e WHERE e.account = 'citizen'), a.balance FROM p, a
+    SELECT ids.n, ids.id,
+           (SELECT e.id FROM e WHERE e.posting_id = ids.id AND e.account = 'citizen'),
+           (SELECT count(*) FROM a),
+           (SELECT a.balance FROM a WHERE a.user_id = p.user_id)
+    FROM ids JOIN p ON p.id = ids.id ORDER BY ids.n
     """
 )
 
 
-async def insert_posting(session: AsyncSession, posting: Posting, delta: AccountDelta, *, created_by: str | None) -> PostedIds:
-    system_legs = [leg.account for leg in posting.legs if leg.account != CITIZEN]
-    row = (
+async def insert_postings(
+    session: AsyncSession,
+    postings: Sequence[Posting],
+    deltas: Sequence[AccountDelta],
+    *,
+    created_by: str | None,
+    now: datetime,
+) -> list[PostedIds]:
+    """Write postings, their entries and the citizens' account rows in one statement.
+
+    `deltas[i]` is what `postings[i]` does to its citizen's account row; several
+    postings of one citizen are summed into one row update. The caller holds (or
+    is about to take) the citizens' rows; an unknown citizen is an UnknownAccount.
+    """
+    if not postings:
+        return []
+    per_user: dict[str, list[int]] = {}
+    for posting, delta in zip(postings, deltas, strict=True):
+        row = per_user.setdefault(posting.user_id, [0, 0, 0, 0])
+        row[0] += delta.balance
+        row[1] += delta.lifetime_earned
+        row[2] += delta.lifetime_spent
+        row[3] += delta.carbon_g
+    legs = [(n, p, i, leg) for n, p in enumerate(postings, start=1) for i, leg in enumerate(p.legs, start=1)]
+    system_codes = sorted({leg.account for p in postings for leg in p.legs if leg.account != CITIZEN})
+    rows = (
         await session.execute(
-            _INSERT_POSTING,
+            _INSERT_POSTINGS,
             {
-                "user_id": uuid.UUID(posting.user_id),
-                "kind": str(posting.kind),
-                "posted_at": posting.posted_at,
-                "carbon_g": posting.carbon_g,
-                "scenario": posting.scenario,
-                "activity_id": _uuid_or_none(posting.activity_id),
-                "campaign_id": _uuid_or_none(posting.campaign_id),
-                "reverses_posting_id": posting.reverses_posting_id,
-                "memo": posting.memo,
+                "count": len(postings),
                 "created_by": created_by,
-                "digest": posting.digest(),
-                "accounts": [leg.account for leg in posting.legs],
-                "points": [leg.points for leg in posting.legs],
-                "reverses": [leg.reverses_entry_id for leg in posting.legs],
-                "system_codes": system_legs,
-                "system_kinds": [str(system_account_kind(code)) for code in system_legs],
-                "d_balance": delta.balance,
-                "d_earned": delta.lifetime_earned,
-                "d_spent": delta.lifetime_spent,
-                "d_carbon": delta.carbon_g,
+                "now": now,
+                "p_user": [uuid.UUID(p.user_id) for p in postings],
+                "p_kind": [str(p.kind) for p in postings],
+                "p_posted_at": [p.posted_at for p in postings],
+                "p_carbon": [p.carbon_g for p in postings],
+                "p_scenario": [p.scenario for p in postings],
+                "p_activity": [_uuid_or_none(p.activity_id) for p in postings],
+                "p_campaign": [_uuid_or_none(p.campaign_id) for p in postings],
+                "p_reverses": [p.reverses_posting_id for p in postings],
+                "p_memo": [p.memo for p in postings],
+                "p_digest": [p.digest() for p in postings],
+                "e_posting": [n for n, _, _, _ in legs],
+                "e_user": [uuid.UUID(p.user_id) for _, p, _, _ in legs],
+                "e_leg": [i for _, _, i, _ in legs],
+                "e_account": [leg.account for _, _, _, leg in legs],
+                "e_kind": [str(p.kind) for _, p, _, _ in legs],
+                "e_points": [leg.points for _, _, _, leg in legs],
+                "e_carbon": [p.carbon_g if leg.account == CITIZEN else 0 for _, p, _, leg in legs],
+                "e_scenario": [p.scenario for _, p, _, _ in legs],
+                "e_activity": [_uuid_or_none(p.activity_id) for _, p, _, _ in legs],
+                "e_campaign": [_uuid_or_none(p.campaign_id) for _, p, _, _ in legs],
+                "e_reverses": [leg.reverses_entry_id for _, _, _, leg in legs],
+                "e_posted_at": [p.posted_at for _, p, _, _ in legs],
+                "s_code": system_codes,
+                "s_kind": [str(system_account_kind(c)) for c in system_codes],
+                "a_user": [uuid.UUID(u) for u in per_user],
+                "a_balance": [v[0] for v in per_user.values()],
+                "a_earned": [v[1] for v in per_user.values()],
+                "a_spent": [v[2] for v in per_user.values()],
+                "a_carbon": [v[3] for v in per_user.values()],
             },
         )
-    ).first()
-    if row is None:
-        raise UnknownAccount(posting.user_id)
-    return PostedIds(posting_id=row[0], citizen_entry_id=row[1], balance=row[2])
+    ).all()
+    if rows[0][3] != len(per_user):
+        raise UnknownAccount(", ".join(per_user))
+    return [PostedIds(posting_id=row[1], citizen_entry_id=row[2], balance_after=row[4]) for row in rows]
+
+
+async def insert_posting(session: AsyncSession, posting: Posting, delta: AccountDelta, *, created_by: str | None) -> PostedIds:
+    [ids] = await insert_postings(session, [posting], [delta], created_by=created_by, now=posting.posted_at)
+    return ids
+
+
+async def citizen_balance(session: AsyncSession, user_id: uuid.UUID) -> int:
+    balance = await session.scalar(text("SELECT balance FROM citizen_accounts WHERE user_id = :u"), {"u": user_id})
+    if balance is None:
+        raise UnknownAccount(str(user_id))
+    return int(balance)
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:

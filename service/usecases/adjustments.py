@@ -45,7 +45,7 @@ async def post_adjustment(
         "user_id": str(user_id),
         "points": points,
         "reason": posting.memo,
-        "balance": ids.balance,
+        "balance": ids.balance_after,
         "posted_at": now.isoformat(),
     }
     stored = await idempotency.store_answer(session, scope=scope, key=idempotency_key, status_code=201, body=answer)
