@@ -8,6 +8,7 @@ never gets that far: Settings refuses embedded servers and default secrets.
 
 import asyncio
 import logging
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -102,7 +103,25 @@ def serve(settings: Settings, *, host: str, port: int, started: float | None = N
             proxy_headers=settings.trust_forwarded_for,
         )
         server = AnnouncingServer(config, f"Tanpu listening on http://{host}:{port} ({where})", started)
-        server.run()
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handlers
+        # that were there before it: ours turns it into a normal return, so the embedded Redis is
+        # stopped (the `with` above) and the exit status is 0.
+        previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server.run()
+        except _Stopped:
+            pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stopped
 
 
 class AnnouncingServer(uvicorn.Server):

@@ -28,6 +28,7 @@ from service.embedded import start_postgres, start_redis
 from service.schema import upgrade_to_head
 from service.seeding import load_reference
 from service.settings import Settings
+from service.usecases.check_ledger import check_database
 from tests.factories import Factory
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,8 +81,12 @@ def database_url(server_urls: tuple[str, str]) -> Iterator[str]:
 
     asyncio.run(seed())
     yield url
+    # Whatever the suite wrote must leave every ledger invariant intact (`tanpu check-ledger`).
+    report = asyncio.run(check_database(url))
     if not os.environ.get("TANPU_KEEP_TEST_DB"):
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    if not report.ok:
+        pytest.fail("check-ledger over the suite's database found:\n" + "\n".join(f"  {v}" for v in report.violations))
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +96,7 @@ def settings(database_url: str, server_urls: tuple[str, str]) -> Settings:
         REDIS_URL=server_urls[1],
         TANPU_ENV="development",
         TANPU_SMS_CONSOLE_FILE=str(Path(tempfile.mkdtemp(prefix="tanpu-sms-")) / "sms.jsonl"),
-        TANPU_DB_POOL_SIZE=30,
+        TANPU_DB_POOL_SIZE=10,
     )
 
 

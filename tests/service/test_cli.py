@@ -1,0 +1,162 @@
+"""The `tanpu` command line, run as a subprocess against the suite's database."""
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+from httpx import AsyncClient
+
+from tests.service.cli_helpers import REPO, run_tanpu, tanpu_command
+
+STRONG_SECRET = "a-production-secret-of-more-than-32-characters"
+
+
+def _db(database_url: str) -> dict[str, str | None]:
+    return {"DATABASE_URL": database_url, "TANPU_ENV": "development"}
+
+
+async def test_admins_create_then_a_duplicate_is_a_clear_error(database_url: str) -> None:
+    username = f"ops-{secrets.token_hex(4)}"
+    args = ("admins", "create", "--username", username, "--password", "a-long-password", "--role", "operator")
+    first = await run_tanpu(*args, env=_db(database_url))
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["role"] == "operator"
+    again = await run_tanpu(*args, env=_db(database_url))
+    assert again.returncode == 1
+    assert f"an administrator named '{username}' already exists" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+async def test_the_created_admin_signs_in_with_the_password(database_url: str, client: AsyncClient) -> None:
+    username = f"boss-{secrets.token_hex(4)}"
+    done = await run_tanpu(
+        "admins", "create", "--username", username, "--password", "correct-horse", "--role", "admin", env=_db(database_url)
+    )
+    assert done.returncode == 0, done.stderr
+    r = await client.post("/v1/oauth/token", data={"grant_type": "password", "username": username, "password": "correct-horse"})
+    assert r.status_code == 200, r.text
+
+
+async def test_partners_create_prints_the_secret_once_and_it_works(database_url: str, client: AsyncClient) -> None:
+    done = await run_tanpu(
+        "partners", "create", "--kind", "recycling", "--name", "Green Bins", "--region", "putuo", env=_db(database_url)
+    )
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert set(shown) == {"partner_id", "client_id", "client_secret", "scopes"}
+    assert shown["scopes"] == ["recycling:write"]
+    r = await client.post(
+        "/v1/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": shown["client_id"], "client_secret": shown["client_secret"]},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["scope"] == "recycling:write"
+
+
+async def test_partners_create_in_an_unknown_region_is_a_clear_error(database_url: str) -> None:
+    done = await run_tanpu("partners", "create", "--kind", "bank", "--name", "B", "--region", "atlantis", env=_db(database_url))
+    assert done.returncode == 1
+    assert "unknown region 'atlantis'" in done.stderr
+    assert "huangpu" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_seed_demo_is_idempotent_and_leaves_a_valid_ledger(database_url: str, client: AsyncClient) -> None:
+    first = await run_tanpu("seed", "--demo", env=_db(database_url))
+    assert first.returncode == 0, first.stderr
+    second = await run_tanpu("seed", "--demo", env=_db(database_url))
+    assert second.returncode == 0, second.stderr
+    assert "(0 new rows" in second.stdout
+    r = await client.post("/v1/oauth/token", data={"grant_type": "password", "username": "admin", "password": "tanpu-demo"})
+    assert r.status_code == 200, r.text
+    r = await client.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "demo-transit",
+            "client_secret": "demo-transit-secret-not-for-production",
+        },
+    )
+    assert r.status_code == 200, r.text
+    check = await run_tanpu("check-ledger", env=_db(database_url))
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "every invariant holds" in check.stdout
+
+
+async def test_production_refuses_embedded_databases() -> None:
+    done = await run_tanpu(
+        "serve", env={"TANPU_ENV": "production", "TANPU_JWT_SECRET": STRONG_SECRET, "DATABASE_URL": None, "REDIS_URL": None}
+    )
+    assert done.returncode != 0
+    assert "refusing to start" in done.stderr
+    assert "DATABASE_URL and REDIS_URL" in done.stderr
+
+
+async def test_production_refuses_the_default_secret(database_url: str, server_urls: tuple[str, str]) -> None:
+    done = await run_tanpu(
+        "serve",
+        env={"TANPU_ENV": "production", "TANPU_JWT_SECRET": None, "DATABASE_URL": database_url, "REDIS_URL": server_urls[1]},
+    )
+    assert done.returncode != 0
+    assert "TANPU_JWT_SECRET" in done.stderr
+
+
+async def test_production_refuses_demo_seeds(database_url: str, server_urls: tuple[str, str]) -> None:
+    done = await run_tanpu(
+        "seed",
+        "--demo",
+        env={
+            "TANPU_ENV": "production",
+            "TANPU_JWT_SECRET": STRONG_SECRET,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": server_urls[1],
+        },
+    )
+    assert done.returncode == 1
+    assert "refused with TANPU_ENV=production" in done.stderr
+
+
+async def test_migrate_is_idempotent(database_url: str) -> None:
+    done = await run_tanpu("migrate", env=_db(database_url))
+    assert done.returncode == 0, done.stderr
+    assert "at head" in done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_serve_with_urls_answers_ready_and_stops_cleanly(database_url: str, server_urls: tuple[str, str]) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": server_urls[1], "TANPU_ENV": "development"}
+    proc = subprocess.Popen(  # noqa: ASYNC220 (started once, then polled over HTTP)
+        [*tanpu_command(), "serve", "--port", str(port)], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        started = time.monotonic()
+        ready = None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            while time.monotonic() - started < 30 and proc.poll() is None:
+                try:
+                    r = await http.get("/readyz")
+                    if r.status_code == 200:
+                        ready = r.json()
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        assert ready is not None and ready["status"] == "ready", "tanpu serve did not become ready"
+        assert time.monotonic() - started < 10
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.to_thread(proc.communicate, timeout=20)
+    assert proc.returncode == 0, stderr
+    assert f"Tanpu listening on http://127.0.0.1:{port}" in stderr
