@@ -26,7 +26,8 @@ class Status(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AwardContext:
-    methodology: Methodology
+    methodology: Methodology | None
+    """The version in force at occurred_at for the activity's region; None if there is none."""
     now: datetime
     used_today: int
     """Points the citizen already earned in this activity's family on its local day."""
@@ -102,6 +103,9 @@ def window_problem(activity: Activity, m: Methodology, now: datetime) -> str | N
 
 def evaluate(activity: Activity, ctx: AwardContext) -> Award:
     m = ctx.methodology
+    if m is None:
+        reason = "no methodology is in force for this region at occurred_at"
+        return _nothing(activity, Status.REJECTED, reason, {"scenario": activity.scenario}, None)
     breakdown: dict[str, Any] = {
         "methodology": m.id,
         "scenario": activity.scenario,

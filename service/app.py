@@ -6,8 +6,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from service.api import admin_adjustments, auth, health, me
+from integrations.sms import build_sms_sender
+from service.api import activities, admin_adjustments, auth, health, me
 from service.database import create_engine, create_sessionmaker
+from service.directory import Directory
+from service.methodologies import MethodologyCache
 from service.observability import RequestContextMiddleware
 from service.problems import install_problem_handlers
 from service.settings import Settings, get_settings
@@ -32,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.redis = create_redis(settings.redis_url)
+        app.state.sms = build_sms_sender(settings.sms_provider, console_file=settings.sms_console_file)
         try:
             yield
         finally:
@@ -46,10 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.methodologies = MethodologyCache()
+    app.state.directory = Directory()
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(me.router)
     app.include_router(admin_adjustments.router)
+    app.include_router(activities.router)
     return app

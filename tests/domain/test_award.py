@@ -180,3 +180,9 @@ def test_award_postings_come_from_the_scenario_issuance_account(default_2025: Me
     [posting] = award.postings(user_id="u1", activity_id="a1", posted_at=NOW)
     assert [(leg.account, leg.points) for leg in posting.legs] == [("citizen", 200), ("issuance:travel.bike", -200)]
     assert (posting.carbon_g, posting.scenario, posting.activity_id) == (200, "travel.bike", "a1")
+
+
+def test_without_a_methodology_in_force_nothing_is_awarded() -> None:
+    award = evaluate(trip("metro", 10_000, 30), AwardContext(methodology=None, now=NOW, used_today=0))
+    assert (award.status, award.points, award.methodology_id) == (Status.REJECTED, 0, None)
+    assert "no methodology" in (award.reason or "")

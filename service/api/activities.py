@@ -1,0 +1,179 @@
+"""Partners report activities: trips (one, a batch), recycling drop-offs; and read them back."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import TypeAdapter, ValidationError
+
+from domain.activities import Dropoff, DropoffItem, Trip
+from domain.idempotency import request_hash
+from service.api.schemas import ActivityOut, BatchOut, RecyclingIn, TravelBatchIn, TravelIn, UserRef
+from service.auth.deps import AnyPartner, PartnerPrincipal, partner_with_scope
+from service.clock import utcnow
+from service.deps import SessionDep
+from service.directory import Directory, PartnerFacts
+from service.idempotency import REPLAYED_HEADER
+from service.problems import ProblemError, problem_responses
+from service.repositories import activities as activities_repo
+from service.usecases.award_pipeline import Outcome, Report, award_reports
+
+router = APIRouter(prefix="/v1", tags=["partners"])
+
+TravelWriter = Annotated[PartnerPrincipal, Depends(partner_with_scope("travel:write"))]
+RecyclingWriter = Annotated[PartnerPrincipal, Depends(partner_with_scope("recycling:write"))]
+_travel_item = TypeAdapter(TravelIn)
+
+
+async def reporting_partner(request: Request, session: SessionDep, partner: PartnerPrincipal) -> PartnerFacts:
+    directory: Directory = request.app.state.directory
+    facts = await directory.partner(session, partner.partner_id)
+    if facts is None or not facts.active:
+        raise ProblemError(401, "unauthorized", "this partner is disabled", headers={"WWW-Authenticate": "Bearer"})
+    return facts
+
+
+def _user(ref: UserRef) -> dict[str, Any]:
+    return {"user_id": ref.user_id, "member_ref": ref.member_ref}
+
+
+def travel_report(item: TravelIn, partner: PartnerFacts) -> Report:
+    return Report(
+        activity=Trip(mode=item.mode, distance_m=item.distance_m, started_at=item.started_at, ended_at=item.ended_at),
+        region=partner.region,
+        measurements={"mode": item.mode, "distance_m": item.distance_m, "ended_at": item.ended_at.isoformat()},
+        partner_id=partner.id,
+        external_id=item.external_id,
+        request_hash=request_hash("POST", "travel", item.model_dump(mode="json")),
+        fingerprint=item.fingerprint,
+        **_user(item.user),
+    )
+
+
+def single_response(outcome: Outcome) -> Response:
+    if outcome.problem is not None:
+        raise outcome.problem
+    headers = {REPLAYED_HEADER: "true"} if outcome.replayed else None
+    return Response(outcome.body, status_code=outcome.status_code, media_type="application/json", headers=headers)
+
+
+async def _award(request: Request, session: SessionDep, reports: list[Report]) -> list[Outcome]:
+    versions = await request.app.state.methodologies.versions(session)
+    return await award_reports(session, reports, methodologies=versions, now=utcnow())
+
+
+@router.post(
+    "/activities/travel",
+    operation_id="report_trip",
+    status_code=201,
+    response_model=ActivityOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def report_trip(body: TravelIn, request: Request, session: SessionDep, partner: TravelWriter) -> Response:
+    """A metro, bus or bike trip. Idempotent on `external_id`; an implausible trip is stored as `rejected`."""
+    facts = await reporting_partner(request, session, partner)
+    [outcome] = await _award(request, session, [travel_report(body, facts)])
+    return single_response(outcome)
+
+
+@router.post(
+    "/activities/travel:batch",
+    operation_id="report_trips",
+    response_model=BatchOut,
+    responses=problem_responses(401, 403, 422),
+)
+async def report_trips(body: TravelBatchIn, request: Request, session: SessionDep, partner: TravelWriter) -> BatchOut:
+    """Up to 1,000 trips in one request and one transaction; a result per item, in order, each idempotent on its own."""
+    facts = await reporting_partner(request, session, partner)
+    results: list[dict[str, Any] | None] = [None] * len(body.items)
+    reports: list[Report] = []
+    positions: list[int] = []
+    for i, raw in enumerate(body.items):
+        try:
+            item = _travel_item.validate_python(raw)
+        except ValidationError as exc:
+            errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+            problem = {"status": 422, "code": "validation_error", "title": "Unprocessable Content", "errors": errors}
+            results[i] = {"index": i, "status_code": 422, "problem": problem}
+            continue
+        reports.append(travel_report(item, facts))
+        positions.append(i)
+    for i, outcome in zip(positions, await _award(request, session, reports), strict=True):
+        if outcome.problem is not None:
+            p = outcome.problem
+            results[i] = {
+                "index": i,
+                "status_code": p.status,
+                "problem": {"status": p.status, "code": p.code, "title": p.title, "detail": p.detail},
+            }
+        else:
+            results[i] = {
+                "index": i,
+                "status_code": outcome.status_code,
+                "replayed": outcome.replayed,
+                "activity": outcome.json(),
+            }
+    done = [r for r in results if r is not None]
+    ok = sum(1 for r in done if r["status_code"] == 201)
+    return BatchOut.model_validate({"results": done, "awarded": ok, "failed": len(done) - ok})
+
+
+@router.post(
+    "/activities/recycling",
+    operation_id="report_dropoff",
+    status_code=201,
+    response_model=ActivityOut,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def report_dropoff(body: RecyclingIn, request: Request, session: SessionDep, partner: RecyclingWriter) -> Response:
+    """A drop-off at one of the partner's active stations: categories and weights in grams."""
+    facts = await reporting_partner(request, session, partner)
+    station = await request.app.state.directory.station(session, body.station_id)
+    if station is None or station.partner_id != facts.id:
+        raise ProblemError(404, "unknown_station", f"no station {body.station_id} of this partner")
+    if not station.active:
+        raise ProblemError(422, "station_inactive", f"station {body.station_id} is not active")
+    known = {c for m in await request.app.state.methodologies.versions(session) for c in m.recycling_categories()}
+    unknown = sorted({item.category for item in body.items} - known)
+    if unknown:
+        raise ProblemError(422, "unknown_category", f"unknown categories {unknown}; known: {sorted(known)}")
+    report = Report(
+        activity=Dropoff(items=tuple(DropoffItem(i.category, i.weight_g) for i in body.items), at=body.occurred_at),
+        region=station.region,
+        measurements={"items": [i.model_dump() for i in body.items], "station_id": str(station.id)},
+        partner_id=facts.id,
+        external_id=body.external_id,
+        request_hash=request_hash("POST", "recycling", body.model_dump(mode="json")),
+        fingerprint=body.fingerprint,
+        station_id=station.id,
+        **_user(body.user),
+    )
+    [outcome] = await _award(request, session, [report])
+    return single_response(outcome)
+
+
+@router.get(
+    "/activities/{activity_id}",
+    operation_id="get_partner_activity",
+    response_model=ActivityOut,
+    responses=problem_responses(401, 404),
+)
+async def get_partner_activity(activity_id: uuid.UUID, session: SessionDep, partner: AnyPartner) -> ActivityOut:
+    """One of the calling partner's own activities: what was awarded, or why not."""
+    activity = await activities_repo.get_activity(session, activity_id)
+    if activity is None or activity.partner_id != partner.partner_id:
+        raise ProblemError(404, "not_found", f"no activity {activity_id} reported by this partner")
+    return activity_out(activity)
+
+
+def activity_out(activity: Any) -> ActivityOut:
+    return ActivityOut(
+        activity_id=activity.id,
+        status=activity.status,
+        scenario=activity.scenario,
+        carbon_g=activity.carbon_g,
+        points=activity.points,
+        bonus_points=activity.bonus_points,
+        breakdown=activity.breakdown,
+        reason=activity.reason,
+    )

@@ -1,0 +1,64 @@
+"""Small, slowly changing facts the hot paths need on every request: a partner's
+region and state, a station's owner, region and state. Kept per process for a
+few seconds so an award does not pay a round trip for them."""
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class PartnerFacts:
+    id: uuid.UUID
+    kind: str
+    region: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class StationFacts:
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    region: str
+    active: bool
+
+
+class Directory:
+    def __init__(self, ttl_s: float = 10.0) -> None:
+        self.ttl_s = ttl_s
+        self._partners: dict[uuid.UUID, tuple[float, PartnerFacts | None]] = {}
+        self._stations: dict[uuid.UUID, tuple[float, StationFacts | None]] = {}
+
+    def _fresh(self, at: float) -> bool:
+        return time.monotonic() - at < self.ttl_s
+
+    async def partner(self, session: AsyncSession, partner_id: uuid.UUID) -> PartnerFacts | None:
+        hit = self._partners.get(partner_id)
+        if hit and self._fresh(hit[0]):
+            return hit[1]
+        row = (
+            await session.execute(
+                text("SELECT id, kind, region, disabled_at IS NULL AS active FROM partners WHERE id = :id"), {"id": partner_id}
+            )
+        ).first()
+        facts = PartnerFacts(row.id, row.kind, row.region, row.active) if row else None
+        self._partners[partner_id] = (time.monotonic(), facts)
+        return facts
+
+    async def station(self, session: AsyncSession, station_id: uuid.UUID) -> StationFacts | None:
+        hit = self._stations.get(station_id)
+        if hit and self._fresh(hit[0]):
+            return hit[1]
+        row = (
+            await session.execute(text("SELECT id, partner_id, region, active FROM stations WHERE id = :id"), {"id": station_id})
+        ).first()
+        facts = StationFacts(row.id, row.partner_id, row.region, row.active) if row else None
+        self._stations[station_id] = (time.monotonic(), facts)
+        return facts
+
+    def forget(self) -> None:
+        self._partners.clear()
+        self._stations.clear()
