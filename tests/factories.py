@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.auth.passwords import hash_secret
 from service.auth.tokens import Audience, issue_access_token
 from service.clock import utcnow
-from service.models import Admin, Partner
+from service.models import Admin, Partner, Station
 from service.repositories.users import get_or_create_citizen
 from service.settings import Settings
 
@@ -85,3 +85,11 @@ class Factory:
                 )
             )
         return Actor(partner_id, self.token(partner_id, Audience.PARTNER, PARTNER_SCOPES[kind]))
+
+    async def station(self, partner_id: uuid.UUID, region: str = "huangpu", active: bool = True) -> uuid.UUID:
+        station_id = uuid.uuid4()
+        async with self.sessionmaker() as session, session.begin():
+            session.add(
+                Station(id=station_id, partner_id=partner_id, name=f"station {station_id.hex[:6]}", region=region, active=active)
+            )
+        return station_id
