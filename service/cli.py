@@ -116,10 +116,14 @@ def cmd_check_ledger(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings | None) -> int:
+    return run_bench(args.bench_args)
+
+
+def run_bench(bench_args: Sequence[str]) -> int:
     if not (REPO_ROOT / "bench" / "__main__.py").exists():
         raise CommandError("the benchmarks live in bench/ of a source checkout, and there is no bench/__main__.py here")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
-    return subprocess.call([sys.executable, "-m", "bench", *args.bench_args], env=env)  # noqa: S603 (our own module)
+    return subprocess.call([sys.executable, "-m", "bench", *bench_args], env=env)  # noqa: S603 (our own module)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # everything after `bench`, --help included, is the benchmarks'
+        try:
+            return run_bench(argv[1:])
+        except CommandError as exc:
+            print(f"tanpu bench: {exc}", file=sys.stderr)
+            return 1
     args = build_parser().parse_args(argv)
     settings = _settings() if getattr(args, "needs_settings", True) else None
     try:
