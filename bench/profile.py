@@ -1,0 +1,78 @@
+"""Sampling the server under load with py-spy (if installed; never a project dependency).
+
+`pip install py-spy` into the venv, then `python -m bench adjustments --profile`: after the
+measured runs, one extra run of the app is recorded (not counted in the figures) and the
+hottest functions are summarised, inclusive and self time, plus a split by layer.
+"""
+
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+LAYERS = (
+    ("service/", "tanpu service/"),
+    ("domain/", "tanpu domain/"),
+    ("bench/", "bench"),
+    ("sqlalchemy/", "SQLAlchemy"),
+    ("sqlmodel/", "SQLAlchemy"),
+    ("asyncpg/", "asyncpg"),
+    ("pydantic", "pydantic"),
+    ("fastapi/", "FastAPI"),
+    ("starlette/", "Starlette"),
+    ("uvicorn/", "uvicorn"),
+    ("prometheus_client/", "prometheus_client"),
+    ("jwt/", "PyJWT"),
+    ("redis/", "redis-py"),
+    ("logging/", "logging"),
+    ("json/", "json"),
+    ("asyncio/", "asyncio"),
+    ("uvloop", "uvloop"),
+)
+
+
+def available() -> bool:
+    return shutil.which("py-spy") is not None
+
+
+def start(pid: int, duration: float, out: Path, rate: int = 200) -> subprocess.Popen[bytes]:
+    cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(max(1, round(duration))), "--rate", str(rate)]
+    cmd += ["--format", "raw", "--output", str(out), "--nonblocking"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _layer(frame: str) -> str:
+    for needle, name in LAYERS:
+        if needle in frame:
+            return name
+    return "other"
+
+
+def summarize(raw: Path, top: int = 30) -> dict[str, Any]:
+    """py-spy's raw (collapsed stacks) format: `frame;frame;...;leaf COUNT` per line, root first."""
+    inclusive: Counter[str] = Counter()
+    self_time: Counter[str] = Counter()
+    by_layer: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        for frame in set(frames):
+            inclusive[frame] += count
+        self_time[frames[-1]] += count
+        by_layer[_layer(frames[-1])] += count
+
+    def pct(n: int) -> float:
+        return round(100 * n / total, 1) if total else 0.0
+
+    return {
+        "samples": total,
+        "self_by_layer_pct": {k: pct(v) for k, v in by_layer.most_common()},
+        "top_inclusive": [[pct(n), f] for f, n in inclusive.most_common(top)],
+        "top_self": [[pct(n), f] for f, n in self_time.most_common(top)],
+    }
