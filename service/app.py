@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from integrations.sms import build_sms_sender
-from service.api import activities, admin_adjustments, admin_reference, auth, health, me, me_activities
+from service.api import activities, admin_adjustments, admin_partners, admin_reference, auth, health, me, me_activities
 from service.database import create_engine, create_sessionmaker
 from service.directory import Directory
 from service.methodologies import MethodologyCache
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(me.router)
     app.include_router(admin_adjustments.router)
     app.include_router(admin_reference.router)
+    app.include_router(admin_partners.router)
     app.include_router(activities.router)
     app.include_router(me_activities.router)
     return app

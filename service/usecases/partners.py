@@ -1,5 +1,6 @@
 """Creating partners and their client credentials (`tanpu partners create`, the demo seed)."""
 
+import asyncio
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ async def create_partner(
     region: str,
     client_id: str | None = None,
     client_secret: str | None = None,
+    actor_id: uuid.UUID | None = None,
 ) -> PartnerCredentials:
     """A new partner with fresh credentials (or the given ones: the demo seed's fixed ids).
 
@@ -77,6 +79,7 @@ async def create_partner(
     partner_id = uuid.uuid4()
     client_id = client_id or f"cl_{secrets.token_hex(12)}"
     client_secret = client_secret or secrets.token_urlsafe(32)
+    secret_hash = await asyncio.to_thread(hash_secret, client_secret)  # scrypt is slow on purpose: off the loop
     row = (
         await session.execute(
             text(
@@ -90,7 +93,7 @@ async def create_partner(
                 "name": name.strip(),
                 "region": region,
                 "client_id": client_id,
-                "hash": hash_secret(client_secret),
+                "hash": secret_hash,
                 "scopes": list(scopes),
             },
         )
@@ -100,11 +103,35 @@ async def create_partner(
         return PartnerCredentials(uuid.UUID(str(existing[0])), client_id, None, tuple(existing[1]), created=False)
     await audit.record(
         session,
-        actor_kind="system",
-        actor_id=None,
+        actor_kind="admin" if actor_id else "system",
+        actor_id=actor_id,
         action="partner.create",
         target_kind="partner",
         target_id=str(partner_id),
         after={"kind": kind, "name": name.strip(), "region": region, "client_id": client_id, "scopes": list(scopes)},
     )
     return PartnerCredentials(partner_id, client_id, client_secret, scopes, created=True)
+
+
+async def rotate_secret(session: AsyncSession, partner_id: uuid.UUID, *, actor_id: uuid.UUID) -> PartnerCredentials | None:
+    """A new client secret, shown once; the old one stops working at once (tokens already issued live out their hour)."""
+    client_secret = secrets.token_urlsafe(32)
+    secret_hash = await asyncio.to_thread(hash_secret, client_secret)
+    row = (
+        await session.execute(
+            text("UPDATE partners SET client_secret_hash = :h WHERE id = :id RETURNING client_id, scopes"),
+            {"h": secret_hash, "id": partner_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    await audit.record(
+        session,
+        actor_kind="admin",
+        actor_id=actor_id,
+        action="partner.rotate_secret",
+        target_kind="partner",
+        target_id=str(partner_id),
+        after={"client_id": row.client_id},
+    )
+    return PartnerCredentials(partner_id, row.client_id, client_secret, tuple(row.scopes), created=True)

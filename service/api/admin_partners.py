@@ -1,0 +1,86 @@
+"""Administration of partners: create (the secret is shown once), list, rotate the secret."""
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from service.api.schemas import Strict
+from service.auth.deps import AnyAdmin, OperatorOrAdmin
+from service.deps import SessionDep
+from service.problems import ProblemError, problem_responses
+from service.usecases.partners import PartnerError, UnknownRegion, create_partner, rotate_secret
+
+router = APIRouter(prefix="/v1/admin/partners", tags=["admin"])
+
+
+class PartnerIn(Strict):
+    kind: Literal["transit", "recycling", "merchant", "bank"]
+    name: str = Field(min_length=1, max_length=200)
+    region: str = Field(min_length=1, max_length=64)
+
+
+class CredentialsOut(BaseModel):
+    partner_id: uuid.UUID
+    client_id: str
+    client_secret: str = Field(description="Shown this once; only a salted slow hash is kept")
+    scopes: list[str]
+
+
+class PartnerOut(BaseModel):
+    partner_id: uuid.UUID
+    kind: str
+    name: str
+    region: str
+    client_id: str
+    scopes: list[str]
+    active: bool
+    created_at: datetime
+
+
+class PartnerList(BaseModel):
+    items: list[PartnerOut]
+
+
+@router.post(
+    "", operation_id="create_partner", status_code=201, response_model=CredentialsOut, responses=problem_responses(401, 403, 422)
+)
+async def create(body: PartnerIn, session: SessionDep, admin: OperatorOrAdmin) -> CredentialsOut:
+    """A transit, recycling, merchant or bank partner with client credentials and the scopes of its kind."""
+    try:
+        created = await create_partner(session, kind=body.kind, name=body.name, region=body.region, actor_id=admin.admin_id)
+    except UnknownRegion as exc:
+        raise ProblemError(422, "unknown_region", str(exc)) from None
+    except PartnerError as exc:
+        raise ProblemError(422, "invalid_partner", str(exc)) from None
+    assert created.client_secret is not None  # a generated client id never exists already
+    return CredentialsOut(**created.shown_once())
+
+
+@router.get("", operation_id="list_partners", response_model=PartnerList, responses=problem_responses(401, 403))
+async def list_partners(session: SessionDep, admin: AnyAdmin, kind: str | None = None) -> PartnerList:
+    rows = await session.execute(
+        text(
+            "SELECT id AS partner_id, kind, name, region, client_id, scopes, disabled_at IS NULL AS active, created_at "
+            "FROM partners WHERE CAST(:k AS text) IS NULL OR kind = :k ORDER BY created_at, id LIMIT 5000"
+        ),
+        {"k": kind},
+    )
+    return PartnerList(items=[PartnerOut.model_validate(r, from_attributes=True) for r in rows])
+
+
+@router.post(
+    "/{partner_id}/rotate-secret",
+    operation_id="rotate_partner_secret",
+    response_model=CredentialsOut,
+    responses=problem_responses(401, 403, 404),
+)
+async def rotate(partner_id: uuid.UUID, session: SessionDep, admin: OperatorOrAdmin) -> CredentialsOut:
+    """A new client secret, shown once; the old secret stops working immediately."""
+    rotated = await rotate_secret(session, partner_id, actor_id=admin.admin_id)
+    if rotated is None:
+        raise ProblemError(404, "not_found", f"no partner {partner_id}")
+    return CredentialsOut(**rotated.shown_once())
