@@ -7,9 +7,20 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from integrations.sms import build_sms_sender
-from service.api import activities, admin_adjustments, admin_partners, admin_reference, auth, health, me, me_activities
+from service.api import (
+    activities,
+    admin_adjustments,
+    admin_partners,
+    admin_reference,
+    auth,
+    health,
+    imports,
+    me,
+    me_activities,
+)
 from service.database import create_engine, create_sessionmaker
 from service.directory import Directory
+from service.jobs import ImportWorker
 from service.methodologies import MethodologyCache
 from service.observability import RequestContextMiddleware
 from service.problems import install_problem_handlers
@@ -36,9 +47,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.redis = create_redis(settings.redis_url)
         app.state.sms = build_sms_sender(settings.sms_provider, console_file=settings.sms_console_file)
+        app.state.import_worker = ImportWorker(app) if settings.run_jobs else None
+        if app.state.import_worker is not None:
+            app.state.import_worker.start()
         try:
             yield
         finally:
+            if app.state.import_worker is not None:
+                await app.state.import_worker.stop()
             await app.state.redis.aclose()
             await app.state.engine.dispose()
 
@@ -61,5 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_reference.router)
     app.include_router(admin_partners.router)
     app.include_router(activities.router)
+    app.include_router(imports.router)
     app.include_router(me_activities.router)
     return app

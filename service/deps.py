@@ -20,13 +20,20 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
+            session.info.pop("after_commit", None)
             await session.rollback()
             raise
-        await session.commit()
-        for hook in session.info.pop("after_commit", []):
-            result = hook()
-            if result is not None:
-                await result
+        await commit(session)
+
+
+async def commit(session: AsyncSession) -> None:
+    """Commit, then run the work registered with `after_commit` (dropped if the commit fails)."""
+    hooks = session.info.pop("after_commit", [])
+    await session.commit()
+    for hook in hooks:
+        result = hook()
+        if result is not None:
+            await result
 
 
 def after_commit(session: AsyncSession, hook: AfterCommit) -> None:

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     default_region: str = Field(default="huangpu", alias="TANPU_DEFAULT_REGION")
     db_pool_size: int = Field(default=20, alias="TANPU_DB_POOL_SIZE")
     log_level: str = Field(default="INFO", alias="TANPU_LOG_LEVEL")
+    import_max_bytes: int = Field(default=1024**3, alias="TANPU_IMPORT_MAX_BYTES")
+    run_jobs: bool = Field(default=True, alias="TANPU_RUN_JOBS")
     trust_forwarded_for: bool = Field(default=False, alias="TANPU_TRUST_FORWARDED_FOR")
 
     @property

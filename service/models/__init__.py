@@ -8,7 +8,9 @@ from service.models.activities import (
     ExpiryLot,
     Fingerprint,
     Identity_,
+    ImportChunk,
     Station,
+    TravelImport,
 )
 from service.models.base import metadata
 from service.models.identity import Admin, OtpCode, Partner, RefreshToken, User
@@ -29,6 +31,7 @@ __all__ = [
     "Fingerprint",
     "IdempotencyRecord",
     "Identity_",
+    "ImportChunk",
     "LevelThreshold",
     "Methodology",
     "OtpCode",
@@ -39,6 +42,7 @@ __all__ = [
     "Region",
     "Station",
     "SystemAccount",
+    "TravelImport",
     "User",
     "metadata",
 ]

@@ -134,3 +134,46 @@ class Station(SQLModel, table=True):
     region: str = Field(foreign_key="regions.code")
     active: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=text("true")))
     created_at: datetime = Field(sa_column=timestamp(server_now=True))
+
+
+class TravelImport(SQLModel, table=True):
+    """A partner's NDJSON file of trips, received in chunks and awarded chunk by chunk.
+
+    Each chunk is awarded and marked done in one transaction, and every line is
+    idempotent on its external_id, so a killed import resumes and awards each
+    line at most once.
+    """
+
+    __tablename__ = "imports"
+
+    id: uuid.UUID = Field(primary_key=True)
+    partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
+    status: str
+    chunks_total: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    chunks_done: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    lines_total: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    lines_done: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    awarded: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    capped: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    rejected: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    duplicates: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    failed: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    errors: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    )
+    bytes_received: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0")))
+    lease_until: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
+    created_at: datetime = Field(sa_column=timestamp(server_now=True))
+    finished_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
+
+
+class ImportChunk(SQLModel, table=True):
+    """Up to a few thousand raw lines of an import, deleted once awarded."""
+
+    __tablename__ = "import_chunks"
+    __table_args__ = (PrimaryKeyConstraint("import_id", "seq"),)
+
+    import_id: uuid.UUID
+    seq: int
+    first_line: int
+    lines: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,0 +1,68 @@
+"""Background work inside `tanpu serve`: travel imports (a loop that claims and processes them).
+
+Imports are leased, so a second instance, or this one after a crash, picks up
+where a dead worker stopped once its lease runs out.
+"""
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+
+from service.clock import utcnow
+from service.directory import Directory
+from service.usecases import travel_import
+
+log = logging.getLogger(__name__)
+
+
+class ImportWorker:
+    def __init__(self, app: FastAPI, *, idle_s: float = 1.0) -> None:
+        self.app = app
+        self.idle_s = idle_s
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="tanpu-import-worker")
+
+    def wake(self) -> None:
+        """A new import was queued: look now rather than at the next tick."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                worked = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("import worker failed; retrying shortly")
+                worked = False
+            if not worked:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_s)
+
+    async def run_once(self) -> bool:
+        state: Any = self.app.state
+        claimed = await travel_import.claim_next(state.sessionmaker, utcnow())
+        if claimed is None:
+            return False
+        import_id, partner_id = claimed
+        directory: Directory = state.directory
+        async with state.sessionmaker() as session:
+            partner = await directory.partner(session, partner_id)
+        if partner is None:
+            return True
+        await travel_import.run(state.sessionmaker, import_id, partner, methodologies=state.methodologies.versions, clock=utcnow)
+        log.info("import finished", extra={"import_id": str(import_id)})
+        return True

@@ -1,0 +1,291 @@
+"""Importing a partner's NDJSON file of trips, of any size.
+
+Receiving streams the body into chunks of CHUNK_LINES lines stored in
+PostgreSQL (any instance can then process them; nothing is held in memory
+whole, nothing lives on one machine's disk). Processing awards one chunk per
+transaction through the award pipeline and records the chunk as done in that
+same transaction, so a killed import resumes where it stopped; every line is
+also idempotent on its external_id, so no line is ever awarded twice.
+"""
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.activities import Trip
+from domain.idempotency import request_hash
+from domain.methodology import Methodology
+from service.api.schemas import TravelIn
+from service.deps import commit
+from service.directory import PartnerFacts
+from service.usecases.award_pipeline import Report, award_reports
+
+log = logging.getLogger(__name__)
+
+CHUNK_LINES = 1000
+MAX_LINE_BYTES = 64 * 1024
+MAX_STORED_ERRORS = 1000
+LEASE = timedelta(seconds=60)
+
+_travel = TypeAdapter(TravelIn)
+
+
+class ImportTooLarge(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int
+    text: str | None
+    """None: the line was too long or not UTF-8; it is reported, never parsed."""
+
+
+async def split_lines(stream: AsyncIterator[bytes], *, max_bytes: int) -> AsyncIterator[Line]:
+    """NDJSON lines of a byte stream, numbered from 1, without holding more than one line."""
+    buffer = b""
+    number = 0
+    total = 0
+    skipping = False
+    async for piece in stream:
+        total += len(piece)
+        if total > max_bytes:
+            raise ImportTooLarge(f"an import is at most {max_bytes} bytes")
+        buffer += piece
+        while True:
+            cut = buffer.find(b"\n")
+            if cut < 0:
+                if len(buffer) > MAX_LINE_BYTES and not skipping:
+                    number += 1
+                    skipping = True
+                    yield Line(number, None)
+                if skipping:
+                    buffer = b""
+                break
+            raw, buffer = buffer[:cut], buffer[cut + 1 :]
+            if skipping:
+                skipping = False
+                continue
+            number += 1
+            yield _decode(number, raw)
+    if buffer.strip() and not skipping:
+        yield _decode(number + 1, buffer)
+
+
+def _decode(number: int, raw: bytes) -> Line:
+    if len(raw) > MAX_LINE_BYTES:
+        return Line(number, None)
+    try:
+        return Line(number, raw.decode("utf-8").strip())
+    except UnicodeDecodeError:
+        return Line(number, None)
+
+
+async def receive(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    partner_id: uuid.UUID,
+    stream: AsyncIterator[bytes],
+    *,
+    max_bytes: int,
+) -> uuid.UUID:
+    """Store the file as chunks (a transaction each) and queue it; a failed upload is marked failed."""
+    import_id = uuid.uuid4()
+    async with sessionmaker() as session:
+        await session.execute(
+            text("INSERT INTO imports (id, partner_id, status) VALUES (:id, :p, 'receiving')"),
+            {"id": import_id, "p": partner_id},
+        )
+        await session.commit()
+        seq = lines_total = 0
+        batch: list[Line] = []
+        try:
+            async for line in split_lines(stream, max_bytes=max_bytes):
+                lines_total = line.number
+                batch.append(line)
+                if len(batch) == CHUNK_LINES:
+                    await _store_chunk(session, import_id, seq, batch)
+                    seq += 1
+                    batch = []
+            if batch:
+                await _store_chunk(session, import_id, seq, batch)
+                seq += 1
+        except BaseException:
+            await session.rollback()
+            await session.execute(
+                text("UPDATE imports SET status = 'failed', finished_at = now() WHERE id = :id"), {"id": import_id}
+            )
+            await session.commit()
+            raise
+        await session.execute(
+            text(
+                "UPDATE imports SET status = CASE WHEN :chunks = 0 THEN 'done' ELSE 'queued' END, "
+                "chunks_total = :chunks, lines_total = :lines, "
+                "finished_at = CASE WHEN :chunks = 0 THEN now() END WHERE id = :id"
+            ),
+            {"chunks": seq, "lines": lines_total, "id": import_id},
+        )
+        await session.commit()
+    return import_id
+
+
+async def _store_chunk(session: AsyncSession, import_id: uuid.UUID, seq: int, lines: Sequence[Line]) -> None:
+    # Lines that could not be read travel as JSON null, so their numbers are kept for the error report.
+    payload = json.dumps([[line.number, line.text] for line in lines], ensure_ascii=False)
+    await session.execute(
+        text("INSERT INTO import_chunks (import_id, seq, first_line, lines) VALUES (:id, :seq, :first, :lines)"),
+        {"id": import_id, "seq": seq, "first": lines[0].number, "lines": payload},
+    )
+    await session.commit()
+
+
+def _line_error(number: int, code: str, detail: str) -> dict[str, Any]:
+    return {"line": number, "code": code, "detail": detail}
+
+
+def _parse(number: int, line: str | None, partner: PartnerFacts) -> Report | dict[str, Any]:
+    if line is None:
+        return _line_error(number, "unreadable_line", f"not UTF-8 or longer than {MAX_LINE_BYTES} bytes")
+    try:
+        item = _travel.validate_json(line)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "line"
+        return _line_error(number, "validation_error", f"{where}: {first['msg']}")
+    return Report(
+        activity=Trip(mode=item.mode, distance_m=item.distance_m, started_at=item.started_at, ended_at=item.ended_at),
+        region=partner.region,
+        measurements={"mode": item.mode, "distance_m": item.distance_m, "ended_at": item.ended_at.isoformat()},
+        partner_id=partner.id,
+        external_id=item.external_id,
+        request_hash=request_hash("POST", "travel", item.model_dump(mode="json")),
+        fingerprint=item.fingerprint,
+        user_id=item.user.user_id,
+        member_ref=item.user.member_ref,
+    )
+
+
+async def process_chunk(
+    session: AsyncSession,
+    import_id: uuid.UUID,
+    partner: PartnerFacts,
+    *,
+    methodologies: Sequence[Methodology],
+    now: datetime,
+) -> bool:
+    """Award the next chunk and record it done, in the session's one transaction. False when nothing is left."""
+    job = (
+        await session.execute(
+            text("SELECT chunks_done, chunks_total, status FROM imports WHERE id = :id FOR UPDATE"), {"id": import_id}
+        )
+    ).one()
+    if job.status in ("done", "failed", "receiving"):
+        return False
+    if job.chunks_done >= job.chunks_total:
+        await session.execute(
+            text("UPDATE imports SET status = 'done', finished_at = :now WHERE id = :id"), {"id": import_id, "now": now}
+        )
+        return False
+    chunk = (
+        await session.execute(
+            text("SELECT lines FROM import_chunks WHERE import_id = :id AND seq = :seq"),
+            {"id": import_id, "seq": job.chunks_done},
+        )
+    ).one()
+    errors: list[dict[str, Any]] = []
+    reports: list[Report] = []
+    numbers: list[int] = []
+    lines = json.loads(chunk.lines)
+    for number, line in lines:
+        if line == "":
+            continue  # blank lines separate nothing in NDJSON; they are not errors
+        parsed = _parse(number, line, partner)
+        if isinstance(parsed, dict):
+            errors.append(parsed)
+        else:
+            reports.append(parsed)
+            numbers.append(number)
+    tally = {"awarded": 0, "capped": 0, "rejected": 0, "duplicate": 0}
+    for number, outcome in zip(numbers, await award_reports(session, reports, methodologies=methodologies, now=now), strict=True):
+        if outcome.problem is not None:
+            errors.append(_line_error(number, outcome.problem.code, outcome.problem.detail or outcome.problem.title))
+        else:
+            tally[outcome.json()["status"]] += 1
+    await session.execute(
+        text(
+            """
+            UPDATE imports SET
+                chunks_done = chunks_done + 1,
+                lines_done = lines_done + :lines,
+                awarded = awarded + :awarded, capped = capped + :capped, rejected = rejected + :rejected,
+                duplicates = duplicates + :duplicate, failed = failed + :failed,
+                errors = CASE WHEN jsonb_array_length(errors) >= :max_errors THEN errors
+                              ELSE errors || CAST(:errors AS jsonb) END,
+                status = 'processing', lease_until = :lease
+            WHERE id = :id
+            """
+        ),
+        {
+            "lines": len(lines),
+            **tally,
+            "failed": len(errors),
+            "errors": json.dumps(errors[:MAX_STORED_ERRORS], ensure_ascii=False),
+            "max_errors": MAX_STORED_ERRORS,
+            "lease": now + LEASE,
+            "id": import_id,
+        },
+    )
+    await session.execute(
+        text("DELETE FROM import_chunks WHERE import_id = :id AND seq = :seq"), {"id": import_id, "seq": job.chunks_done}
+    )
+    return True
+
+
+async def run(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    import_id: uuid.UUID,
+    partner: PartnerFacts,
+    *,
+    methodologies: Callable[[AsyncSession], Any],
+    clock: Callable[[], datetime],
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Process chunks until the import is done (each chunk its own transaction)."""
+    while True:
+        async with sessionmaker() as session:
+            more = await process_chunk(session, import_id, partner, methodologies=await methodologies(session), now=clock())
+            await commit(session)
+        if not more:
+            return
+        if progress is not None:
+            progress(1)
+
+
+async def claim_next(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """An import nobody is working on (queued, or processing with an expired lease: its worker died)."""
+    async with sessionmaker() as session:
+        row = (
+            await session.execute(
+                text(
+                    """
+                    UPDATE imports SET status = 'processing', lease_until = :lease
+                    WHERE id = (
+                        SELECT id FROM imports
+                        WHERE status IN ('queued', 'processing') AND (lease_until IS NULL OR lease_until < :now)
+                        ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED
+                    )
+                    RETURNING id, partner_id
+                    """
+                ),
+                {"now": now, "lease": now + LEASE},
+            )
+        ).first()
+        await session.commit()
+    return (row.id, row.partner_id) if row else None

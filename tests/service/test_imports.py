@@ -1,0 +1,134 @@
+"""POST /v1/imports/travel: NDJSON of any size, per-line errors, resumable, each line awarded at most once."""
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import text
+
+from service.clock import utcnow
+from service.usecases import travel_import
+from tests.factories import Actor, Factory
+from tests.service.test_travel import trip
+
+
+def ndjson(lines: list[Any]) -> bytes:
+    return b"".join((json.dumps(x) if not isinstance(x, bytes) else x.decode("latin-1")).encode("latin-1") + b"\n" for x in lines)
+
+
+async def wait_done(client: AsyncClient, partner: Actor, import_id: str) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        r = await client.get(f"/v1/imports/{import_id}", headers=partner.headers)
+        assert r.status_code == 200, r.text
+        if r.json()["status"] in ("done", "failed"):
+            return r.json()
+        assert asyncio.get_running_loop().time() < deadline, r.json()
+        await asyncio.sleep(0.1)
+
+
+async def test_an_import_awards_good_lines_and_reports_each_bad_one(client: AsyncClient, factory: Factory) -> None:
+    partner, alice, bob = await factory.partner("transit"), await factory.citizen(), await factory.citizen()
+    lines: list[Any] = [
+        trip(alice, distance_m=2_000),
+        trip(bob, mode="bike", distance_m=3_000),
+        b"{not json",
+        {"external_id": "x", "mode": "rocket"},
+        trip(Actor(uuid.uuid4(), ""), external_id="ghost"),
+        trip(alice, distance_m=200_000),  # implausible: stored as rejected
+        b"",
+        b"\xff\xfe",
+    ]
+    r = await client.post(
+        "/v1/imports/travel", content=ndjson(lines), headers={**partner.headers, "Content-Type": "application/x-ndjson"}
+    )
+    assert r.status_code == 202, r.text
+    done = await wait_done(client, partner, r.json()["import_id"])
+    assert (done["status"], done["lines_total"], done["awarded"], done["rejected"], done["failed"]) == ("done", 8, 2, 1, 4)
+    assert {e["line"]: e["code"] for e in done["errors"]} == {
+        3: "validation_error",
+        4: "validation_error",
+        5: "unknown_member",
+        8: "unreadable_line",
+    }
+    assert (await client.get("/v1/me/account", headers=alice.headers)).json()["balance"] == 93
+    assert (await client.get("/v1/me/account", headers=bob.headers)).json()["balance"] == 120
+
+
+async def test_reimporting_the_same_file_awards_nothing_twice(client: AsyncClient, factory: Factory) -> None:
+    partner, citizen = await factory.partner("transit"), await factory.citizen()
+    body = ndjson([trip(citizen, distance_m=1_000 + i) for i in range(5)])
+    first = await wait_done(
+        client, partner, (await client.post("/v1/imports/travel", content=body, headers=partner.headers)).json()["import_id"]
+    )
+    second = await wait_done(
+        client, partner, (await client.post("/v1/imports/travel", content=body, headers=partner.headers)).json()["import_id"]
+    )
+    assert first["awarded"] == 5 and second["awarded"] == 5  # the second run replays the stored answers
+    balance = (await client.get("/v1/me/account", headers=citizen.headers)).json()["balance"]
+    assert balance == sum(int(46.8 * (1_000 + i) / 1000) for i in range(5))
+
+
+async def test_a_killed_import_resumes_and_awards_each_line_once(app: FastAPI, client: AsyncClient, factory: Factory) -> None:
+    partner, citizen = await factory.partner("transit"), await factory.citizen()
+    async with app.state.sessionmaker() as s:
+        facts = await app.state.directory.partner(s, partner.id)
+        versions = await app.state.methodologies.versions(s)
+    lines = [trip(citizen, mode="bike", distance_m=250 + i) for i in range(2_500)]  # 3 chunks; each trip 10 g
+
+    async def stream() -> Any:
+        yield ndjson(lines)
+
+    import_id = await travel_import.receive(app.state.sessionmaker, partner.id, stream(), max_bytes=10**8)
+    async with app.state.sessionmaker() as s, s.begin():
+        # a worker holds the lease...
+        await s.execute(
+            text("UPDATE imports SET status = 'processing', lease_until = :t WHERE id = :id"),
+            {"t": utcnow() + timedelta(hours=1), "id": import_id},
+        )
+    async with app.state.sessionmaker() as s, s.begin():
+        assert await travel_import.process_chunk(s, import_id, facts, methodologies=versions, now=utcnow())
+    async with app.state.sessionmaker() as s:
+        # ...and dies in the middle of its second chunk: the transaction never commits
+        assert await travel_import.process_chunk(s, import_id, facts, methodologies=versions, now=utcnow())
+        await s.rollback()
+    async with app.state.sessionmaker() as s, s.begin():
+        await s.execute(
+            text("UPDATE imports SET lease_until = :t WHERE id = :id"), {"t": utcnow() - timedelta(seconds=1), "id": import_id}
+        )
+    app.state.import_worker.wake()
+    done = await wait_done(client, partner, str(import_id))
+    assert (done["lines_done"], done["awarded"] + done["capped"], done["failed"]) == (2_500, 2_500, 0)
+    async with app.state.sessionmaker() as s:
+        activities = await s.scalar(text("SELECT count(*) FROM activities WHERE user_id = :u"), {"u": citizen.id})
+        chunks_left = await s.scalar(text("SELECT count(*) FROM import_chunks WHERE import_id = :id"), {"id": import_id})
+    assert (activities, chunks_left) == (2_500, 0)
+    assert (await client.get("/v1/me/account", headers=citizen.headers)).json()["balance"] == 1_000  # the daily travel cap
+
+
+async def test_imports_are_private_to_their_partner_and_bounded(app: FastAPI, client: AsyncClient, factory: Factory) -> None:
+    partner, other, citizen = await factory.partner("transit"), await factory.partner("transit"), await factory.citizen()
+    r = await client.post("/v1/imports/travel", content=ndjson([trip(citizen)]), headers=partner.headers)
+    assert (await client.get(f"/v1/imports/{r.json()['import_id']}", headers=other.headers)).status_code == 404
+    limit = app.state.settings.import_max_bytes
+    app.state.settings.import_max_bytes = 100
+    try:
+        big = await client.post("/v1/imports/travel", content=ndjson([trip(citizen)] * 3), headers=partner.headers)
+    finally:
+        app.state.settings.import_max_bytes = limit
+    assert (big.status_code, big.json()["code"]) == (413, "import_too_large")
+    recycler = await factory.partner("recycling")
+    assert (await client.post("/v1/imports/travel", content=b"", headers=recycler.headers)).status_code == 403
+
+
+async def test_split_lines_never_holds_a_runaway_line() -> None:
+    async def stream() -> Any:
+        yield b'{"a": 1}\n' + b"x" * (travel_import.MAX_LINE_BYTES + 10)
+        yield b"y" * 100 + b'\n{"b": 2}'
+
+    lines = [line async for line in travel_import.split_lines(stream(), max_bytes=10**6)]
+    assert [(line.number, line.text) for line in lines] == [(1, '{"a": 1}'), (2, None), (3, '{"b": 2}')]
