@@ -95,7 +95,20 @@ def print_targets(name: str, result: dict[str, Any]) -> None:
     if not targets:
         return
     print(f"\n{name}: {result.get('endpoint', '')}")
-    cols = ("target", "gen", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "srv CPU%", "box CPU%", "peak RSS MB")
+    cols = (
+        "target",
+        "gen",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "srv CPU%",
+        "CPU ms/req",
+        "box CPU%",
+        "peak RSS MB",
+    )
     rows = [cols]
     for target, r in targets.items():
         lat = r["latency_ms"]
@@ -110,6 +123,7 @@ def print_targets(name: str, result: dict[str, Any]) -> None:
                 fmt(lat["max"]),
                 fmt(r["errors"]) + (f" {r['error_detail']}" if r["errors"] else ""),
                 fmt(r.get("server_cpu_pct_of_one_core")),
+                fmt(r.get("server_cpu_ms_per_request")),
                 fmt(r.get("machine_cpu_busy_pct")),
                 fmt(r.get("server_peak_rss_mb")),
             )

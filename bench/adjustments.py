@@ -76,6 +76,8 @@ def run(ctx: Context) -> dict[str, Any]:
         "app_p99_ms": app["latency_ms"]["p99"],
         "app_errors": app["errors"],
         "app_peak_rss_mb": app.get("server_peak_rss_mb"),
+        "app_cpu_ms_per_request": app.get("server_cpu_ms_per_request"),
+        "reference_cpu_ms_per_request": (ref or {}).get("server_cpu_ms_per_request"),
         **{f"{n}_rps": t["ok_rps"] for n, t in out["targets"].items() if n != "app"},
         **{f"{n}_p99_ms": t["latency_ms"]["p99"] for n, t in out["targets"].items() if n != "app"},
         "ratio": out.get("ratio_app_over_reference"),
