@@ -22,7 +22,7 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def idempotency_key_header(
+async def idempotency_key_header(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", description="Unique per write; replays return the first answer")
     ] = None,

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     otp_ttl_s: int = Field(default=300, alias="TANPU_OTP_TTL")
     otp_max_attempts: int = Field(default=5, alias="TANPU_OTP_MAX_ATTEMPTS")
     default_region: str = Field(default="huangpu", alias="TANPU_DEFAULT_REGION")
-    db_pool_size: int = Field(default=20, alias="TANPU_DB_POOL_SIZE")
+    db_pool_size: int = Field(default=32, alias="TANPU_DB_POOL_SIZE")
     log_level: str = Field(default="INFO", alias="TANPU_LOG_LEVEL")
     import_max_bytes: int = Field(default=1024**3, alias="TANPU_IMPORT_MAX_BYTES")
     run_jobs: bool = Field(default=True, alias="TANPU_RUN_JOBS")

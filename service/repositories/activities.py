@@ -21,19 +21,6 @@ class StoredKey:
     response: str
 
 
-async def stored_keys(session: AsyncSession, partner_id: uuid.UUID, external_ids: Sequence[str]) -> dict[str, StoredKey]:
-    if not external_ids:
-        return {}
-    rows = await session.execute(
-        text(
-            "SELECT external_id, request_hash, status_code, response FROM activity_keys "
-            "WHERE partner_id = :p AND external_id = ANY(CAST(:ids AS text[]))"
-        ),
-        {"p": partner_id, "ids": list(external_ids)},
-    )
-    return {r.external_id: StoredKey(r.request_hash, r.status_code, r.response) for r in rows}
-
-
 async def resolve_member_refs(session: AsyncSession, partner_id: uuid.UUID, refs: Sequence[str]) -> dict[str, uuid.UUID]:
     if not refs:
         return {}
@@ -62,46 +49,72 @@ async def lock_citizens(session: AsyncSession, user_ids: Sequence[uuid.UUID]) ->
     return {r.user_id for r in rows}
 
 
-async def usage(session: AsyncSession, keys: Sequence[tuple[uuid.UUID, date, str]]) -> dict[tuple[uuid.UUID, date, str], int]:
-    if not keys:
-        return {}
-    rows = await session.execute(
-        text(
-            "SELECT d.user_id, d.day, d.family, d.points FROM daily_usage d "
-            "JOIN unnest(CAST(:u AS uuid[]), CAST(:d AS date[]), CAST(:f AS text[])) AS k(user_id, day, family) "
-            "ON d.user_id = k.user_id AND d.day = k.day AND d.family = k.family"
-        ),
-        {"u": [k[0] for k in keys], "d": [k[1] for k in keys], "f": [k[2] for k in keys]},
+@dataclass
+class AwardContextRows:
+    """What the pipeline reads under the citizens' locks, in one round trip."""
+
+    keys: dict[str, StoredKey]
+    usage: dict[tuple[uuid.UUID, date, str], int]
+    fingerprints: dict[tuple[uuid.UUID, str], uuid.UUID]
+    steps: dict[tuple[uuid.UUID, date], int]
+
+
+_CONTEXT = text(
+    """
+    SELECT
+      (SELECT coalesce(json_agg(json_build_array(external_id, request_hash, status_code, response)), '[]')
+         FROM activity_keys WHERE partner_id = :partner AND external_id = ANY(CAST(:external_ids AS text[]))),
+      (SELECT coalesce(json_agg(json_build_array(d.user_id, d.day, d.family, d.points)), '[]')
+         FROM daily_usage d
+         JOIN unnest(CAST(:u_user AS uuid[]), CAST(:u_day AS date[]), CAST(:u_family AS text[])) AS k(user_id, day, family)
+           ON d.user_id = k.user_id AND d.day = k.day AND d.family = k.family),
+      (SELECT coalesce(json_agg(json_build_array(f.user_id, f.fingerprint, f.activity_id)), '[]')
+         FROM fingerprints f
+         JOIN unnest(CAST(:f_user AS uuid[]), CAST(:f_fp AS text[])) AS k(user_id, fingerprint)
+           ON f.user_id = k.user_id AND f.fingerprint = k.fingerprint),
+      (SELECT coalesce(json_agg(json_build_array(s.user_id, s.day, s.steps)), '[]')
+         FROM daily_steps s
+         JOIN unnest(CAST(:s_user AS uuid[]), CAST(:s_day AS date[])) AS k(user_id, day)
+           ON s.user_id = k.user_id AND s.day = k.day)
+    """
+)
+
+
+async def award_context(
+    session: AsyncSession,
+    *,
+    partner_id: uuid.UUID | None,
+    external_ids: Sequence[str],
+    usage_keys: Sequence[tuple[uuid.UUID, date, str]],
+    fingerprint_keys: Sequence[tuple[uuid.UUID, str]],
+    step_keys: Sequence[tuple[uuid.UUID, date]],
+) -> AwardContextRows:
+    """Stored answers for the partner's keys, points used per day and cap family, credited
+    fingerprints and counted steps. Read after the locks are held, in a fresh snapshot, so
+    it sees everything committed by whoever held them before."""
+    row = (
+        await session.execute(
+            _CONTEXT,
+            {
+                "partner": partner_id,
+                "external_ids": list(external_ids),
+                "u_user": [k[0] for k in usage_keys],
+                "u_day": [k[1] for k in usage_keys],
+                "u_family": [k[2] for k in usage_keys],
+                "f_user": [k[0] for k in fingerprint_keys],
+                "f_fp": [k[1] for k in fingerprint_keys],
+                "s_user": [k[0] for k in step_keys],
+                "s_day": [k[1] for k in step_keys],
+            },
+        )
+    ).one()
+    keys, used, fps, steps = (json.loads(part) if isinstance(part, str) else part for part in row)
+    return AwardContextRows(
+        keys={k[0]: StoredKey(k[1], k[2], k[3]) for k in keys},
+        usage={(uuid.UUID(u), date.fromisoformat(d), f): int(p) for u, d, f, p in used},
+        fingerprints={(uuid.UUID(u), fp): uuid.UUID(a) for u, fp, a in fps},
+        steps={(uuid.UUID(u), date.fromisoformat(d)): int(n) for u, d, n in steps},
     )
-    return {(r.user_id, r.day, r.family): int(r.points) for r in rows}
-
-
-async def fingerprints(session: AsyncSession, keys: Sequence[tuple[uuid.UUID, str]]) -> dict[tuple[uuid.UUID, str], uuid.UUID]:
-    if not keys:
-        return {}
-    rows = await session.execute(
-        text(
-            "SELECT f.user_id, f.fingerprint, f.activity_id FROM fingerprints f "
-            "JOIN unnest(CAST(:u AS uuid[]), CAST(:f AS text[])) AS k(user_id, fingerprint) "
-            "ON f.user_id = k.user_id AND f.fingerprint = k.fingerprint"
-        ),
-        {"u": [k[0] for k in keys], "f": [k[1] for k in keys]},
-    )
-    return {(r.user_id, r.fingerprint): r.activity_id for r in rows}
-
-
-async def steps_counted(session: AsyncSession, keys: Sequence[tuple[uuid.UUID, date]]) -> dict[tuple[uuid.UUID, date], int]:
-    if not keys:
-        return {}
-    rows = await session.execute(
-        text(
-            "SELECT s.user_id, s.day, s.steps FROM daily_steps s "
-            "JOIN unnest(CAST(:u AS uuid[]), CAST(:d AS date[])) AS k(user_id, day) "
-            "ON s.user_id = k.user_id AND s.day = k.day"
-        ),
-        {"u": [k[0] for k in keys], "d": [k[1] for k in keys]},
-    )
-    return {(r.user_id, r.day): int(r.steps) for r in rows}
 
 
 @dataclass

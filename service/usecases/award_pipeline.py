@@ -134,50 +134,44 @@ async def _award_once(
         raise ValueError("a batch comes from one reporter")
     partner_id = next(iter(partner_ids), None)
 
-    # 1. replay check: answered partner keys need neither locks nor evaluation
-    async def check_keys(pending: list[_Pending]) -> list[_Pending]:
-        if partner_id is None:
-            return pending
-        stored = await repo.stored_keys(session, partner_id, [p.report.external_id for p in pending if p.report.external_id])
-        still = []
-        for p in pending:
-            key = stored.get(p.report.external_id or "")
-            if key is None:
-                still.append(p)
-            else:
-                outcomes[p.index] = _replay_or_conflict(key, p.report.request_hash)
-        return still
-
-    pending = await check_keys([_Pending(i, r) for i, r in enumerate(reports)])
-
-    # 2. who: member references → citizens
+    # 1. who: member references → citizens
+    pending = [_Pending(i, r) for i, r in enumerate(reports)]
     refs = [p.report.member_ref for p in pending if p.report.member_ref is not None]
     resolved = await repo.resolve_member_refs(session, partner_id, refs) if refs and partner_id else {}
     for p in pending:
-        if p.report.member_ref is not None:
-            p.user_id = resolved.get(p.report.member_ref)
-        else:
-            p.user_id = p.report.user_id
-    for p in pending:
+        p.user_id = resolved.get(p.report.member_ref) if p.report.member_ref is not None else p.report.user_id
         if p.user_id is None:
             outcomes[p.index] = Outcome(404, problem=_unknown_member("no citizen has bound that member reference"))
     pending = [p for p in pending if p.user_id is not None]
 
-    # 3. lock the citizens, then look again: a concurrent twin may have committed meanwhile
+    # 2. lock the citizens: from here on, nobody else awards them until this commits
     found = await repo.lock_citizens(session, [p.user_id for p in pending if p.user_id])
     for p in pending:
         if p.user_id not in found:
             outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
-    pending = await check_keys([p for p in pending if p.user_id in found])
+    pending = [p for p in pending if p.user_id in found]
 
-    # 4. the context: usage today per cap family, fingerprints, steps already counted
+    # 3. replay check and context, read under the locks: answered keys, usage, fingerprints, steps
     day_of = {p.index: _day(p.report.activity) for p in pending}
-    usage_keys = sorted({(p.user_id, day_of[p.index], p.report.activity.family) for p in pending if p.user_id})
-    used = await repo.usage(session, usage_keys)
-    fp_keys = sorted({(p.user_id, p.report.fingerprint) for p in pending if p.user_id and p.report.fingerprint})
-    seen_fps = await repo.fingerprints(session, fp_keys)
-    step_keys = sorted({(p.user_id, day_of[p.index]) for p in pending if p.user_id and isinstance(p.report.activity, DailySteps)})
-    steps = await repo.steps_counted(session, step_keys)
+    ctx = await repo.award_context(
+        session,
+        partner_id=partner_id,
+        external_ids=[p.report.external_id for p in pending if p.report.external_id],
+        usage_keys=sorted({(p.user_id, day_of[p.index], p.report.activity.family) for p in pending if p.user_id}),
+        fingerprint_keys=sorted({(p.user_id, p.report.fingerprint) for p in pending if p.user_id and p.report.fingerprint}),
+        step_keys=sorted(
+            {(p.user_id, day_of[p.index]) for p in pending if p.user_id and isinstance(p.report.activity, DailySteps)}
+        ),
+    )
+    still = []
+    for p in pending:
+        stored = ctx.keys.get(p.report.external_id or "")
+        if stored is None:
+            still.append(p)
+        else:
+            outcomes[p.index] = _replay_or_conflict(stored, p.report.request_hash)
+    pending = still
+    used, seen_fps, steps = ctx.usage, ctx.fingerprints, ctx.steps
 
     # 5. evaluate, in order, each seeing what the earlier ones of the batch used
     write = repo.AwardWrite(activities=[], keys=[], fingerprints=[], usage={}, steps={}, lots=[])
