@@ -7,6 +7,7 @@ where a dead worker stopped once its lease runs out.
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -54,7 +55,8 @@ class ImportWorker:
 
     async def run_once(self) -> bool:
         state: Any = self.app.state
-        claimed = await travel_import.claim_next(state.sessionmaker, utcnow())
+        lease = timedelta(seconds=state.settings.import_lease_s)
+        claimed = await travel_import.claim_next(state.sessionmaker, utcnow(), lease)
         if claimed is None:
             return False
         import_id, partner_id = claimed

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=32, alias="TANPU_DB_POOL_SIZE")
     log_level: str = Field(default="INFO", alias="TANPU_LOG_LEVEL")
     import_max_bytes: int = Field(default=1024**3, alias="TANPU_IMPORT_MAX_BYTES")
+    import_lease_s: float = Field(default=60, gt=0, alias="TANPU_IMPORT_LEASE_S")
     run_jobs: bool = Field(default=True, alias="TANPU_RUN_JOBS")
     trust_forwarded_for: bool = Field(default=False, alias="TANPU_TRUST_FORWARDED_FOR")
 

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 CHUNK_LINES = 1000
 MAX_LINE_BYTES = 64 * 1024
 MAX_STORED_ERRORS = 1000
-LEASE = timedelta(seconds=60)
 
 _travel = TypeAdapter(TravelIn)
 
@@ -179,8 +178,10 @@ async def process_chunk(
     *,
     methodologies: Sequence[Methodology],
     now: datetime,
+    lease: timedelta = timedelta(seconds=60),
 ) -> bool:
-    """Award the next chunk and record it done, in the session's one transaction. False when nothing is left."""
+    """Award the next chunk and record it done, in the session's one transaction. False when nothing is left.
+    Each chunk renews the worker's lease on the import."""
     job = (
         await session.execute(
             text("SELECT chunks_done, chunks_total, status FROM imports WHERE id = :id FOR UPDATE"), {"id": import_id}
@@ -238,7 +239,7 @@ async def process_chunk(
             "failed": len(errors),
             "errors": json.dumps(errors[:MAX_STORED_ERRORS], ensure_ascii=False),
             "max_errors": MAX_STORED_ERRORS,
-            "lease": now + LEASE,
+            "lease": now + lease,
             "id": import_id,
         },
     )
@@ -255,12 +256,15 @@ async def run(
     *,
     methodologies: Callable[[AsyncSession], Any],
     clock: Callable[[], datetime],
+    lease: timedelta = timedelta(seconds=60),
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Process chunks until the import is done (each chunk its own transaction)."""
     while True:
         async with sessionmaker() as session:
-            more = await process_chunk(session, import_id, partner, methodologies=await methodologies(session), now=clock())
+            more = await process_chunk(
+                session, import_id, partner, methodologies=await methodologies(session), now=clock(), lease=lease
+            )
             await commit(session)
         if not more:
             return
@@ -268,7 +272,9 @@ async def run(
             progress(1)
 
 
-async def claim_next(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> tuple[uuid.UUID, uuid.UUID] | None:
+async def claim_next(
+    sessionmaker: async_sessionmaker[AsyncSession], now: datetime, lease: timedelta = timedelta(seconds=60)
+) -> tuple[uuid.UUID, uuid.UUID] | None:
     """An import nobody is working on (queued, or processing with an expired lease: its worker died)."""
     async with sessionmaker() as session:
         row = (
@@ -284,7 +290,7 @@ async def claim_next(sessionmaker: async_sessionmaker[AsyncSession], now: dateti
                     RETURNING id, partner_id
                     """
                 ),
-                {"now": now, "lease": now + LEASE},
+                {"now": now, "lease": now + lease},
             )
         ).first()
         await session.commit()
