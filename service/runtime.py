@@ -51,11 +51,36 @@ def database_url(settings: Settings) -> str:
     return settings.database_url
 
 
+MIGRATION_LOCK = 0x7A6E7075  # pg_advisory_lock key: one migrator at a time
+
+
 def migrate(settings: Settings) -> None:
-    """Apply the Alembic migrations up to head (synchronously: Alembic runs its own event loop)."""
+    """Apply the Alembic migrations up to head.
+
+    Several instances starting together (a rolling deploy) take turns under an
+    advisory lock: the first migrates, the others then find the schema at head.
+    """
+    from sqlalchemy import text
+
+    from service.database import create_engine
     from service.schema import upgrade_to_head
 
-    upgrade_to_head(database_url(settings))
+    url = database_url(settings)
+
+    async def locked() -> None:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+                try:
+                    # Alembic runs its own event loop: give it a thread of its own.
+                    await asyncio.to_thread(upgrade_to_head, url)
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+        finally:
+            await engine.dispose()
+
+    asyncio.run(locked())
 
 
 def with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:

@@ -12,7 +12,7 @@ import time
 import httpx
 from httpx import AsyncClient
 
-from tests.service.cli_helpers import REPO, run_tanpu, tanpu_command
+from tests.service.cli_helpers import REPO, admin_sql, drop_database, run_tanpu, tanpu_command, unique_name, with_database
 
 STRONG_SECRET = "a-production-secret-of-more-than-32-characters"
 
@@ -160,3 +160,14 @@ async def test_serve_with_urls_answers_ready_and_stops_cleanly(database_url: str
         _, stderr = await asyncio.to_thread(proc.communicate, timeout=20)
     assert proc.returncode == 0, stderr
     assert f"Tanpu listening on http://127.0.0.1:{port}" in stderr
+
+
+async def test_instances_starting_together_migrate_one_at_a_time(server_urls: tuple[str, str]) -> None:
+    name = unique_name("tanpu_migrate_race")
+    await admin_sql(server_urls[0], f'CREATE DATABASE "{name}"')
+    try:
+        env = {"DATABASE_URL": with_database(server_urls[0], name), "TANPU_ENV": "development"}
+        runs = await asyncio.gather(*(run_tanpu("migrate", env=env) for _ in range(3)))
+        assert [r.returncode for r in runs] == [0, 0, 0], [r.stderr for r in runs]
+    finally:
+        await drop_database(server_urls[0], name)
