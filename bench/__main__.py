@@ -22,9 +22,6 @@ from bench.harness import RESULTS_DIR, Options, open_context
 
 DEFAULT = ("adjustments", "pgbench")
 PLANNED = {
-    "travel": "P1 single award POST /v1/activities/travel (not written yet)",
-    "batch": "P2 travel:batch, 1,000 items per request (not written yet)",
-    "import": "P3 1M-trip NDJSON import (not written yet)",
     "reads": "P4 GET /v1/me/account and /v1/me/ledger at 10M entries (not written yet)",
 }
 
@@ -62,6 +59,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--app-log-level", default="WARNING", help="TANPU_LOG_LEVEL of the app (INFO logs every request)")
     p.add_argument("--pgbench-clients", type=int, default=16)
     p.add_argument("--pgbench-duration", type=float, default=10.0)
+    p.add_argument(
+        "--import-sizes", default="100000,1000000", help="imports: NDJSON sizes in lines, comma-separated (100000,1000000)"
+    )
+    p.add_argument("--import-timeout", type=float, default=1800.0, help="imports: give up waiting for one import after S s")
     return p.parse_args(argv)
 
 
@@ -134,7 +135,7 @@ def print_targets(name: str, result: dict[str, Any]) -> None:
             "  " + "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
         )
     for key, value in result.items():
-        if key.startswith("ratio_"):
+        if key.startswith("ratio_") or key == "status_share":
             print(f"  {key}: {value}")
     for target, r in targets.items():
         answered = r["ok"] + r["warmup_ok"]
@@ -223,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         pgbench_clients=args.pgbench_clients,
         pgbench_duration=args.pgbench_duration,
         reference_modes=["cte", "multi"] if args.reference == "both" else [args.reference],
+        import_sizes=[int(x) for x in args.import_sizes.split(",") if x.strip()],
+        import_timeout=args.import_timeout,
     )
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
@@ -250,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                 run[name] = result
                 if name == "pgbench":
                     print_pgbench(result)
+                elif hasattr(module, "print_result"):
+                    module.print_result(result)
                 else:
                     print_targets(name, result)
             runs.append(run)

@@ -60,6 +60,8 @@ class Options:
     pgbench_clients: int = 16
     pgbench_duration: float = 10.0
     reference_modes: list[str] = field(default_factory=lambda: ["cte"])
+    import_sizes: list[int] = field(default_factory=lambda: [100_000, 1_000_000])
+    import_timeout: float = 1800.0
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Context:
     loadgen: str = "python"
     notes: list[str] = field(default_factory=list)
     results_stem: Path = RESULTS_DIR / "run"
+    bulk: list[str] = field(default_factory=list)
 
     # --- servers -----------------------------------------------------------------------------
 
@@ -198,6 +201,69 @@ class Context:
         if self.loadgen == "wrk":
             return run_wrk(server.url, full, self.options.clients, duration, self.tmp)
         return run_python_loadgen(server.url, full, self.options.clients, duration, self.tmp)
+
+    # --- bulk actors (travel, batch, imports) -------------------------------------------------
+
+    def bulk_citizens(self, n: int) -> list[str]:
+        """At least `n` citizens made by SQL (users + citizen_accounts in one statement), the first `n` returned.
+
+        The API path (`--citizens`) makes one round trip per citizen; the award benchmarks want
+        10^5 of them so that daily caps rarely bite. Made once per run and grown on demand.
+        """
+        missing = n - len(self.bulk)
+        if missing > 0:
+            start = len(self.bulk)
+            rows = self.query(
+                """
+                WITH u AS (
+                    INSERT INTO users (id, phone, region)
+                    SELECT gen_random_uuid(), '+86150' || lpad(g::text, 8, '0'), 'huangpu'
+                    FROM generate_series($1::int, $2::int) AS g
+                    RETURNING id
+                ), a AS (
+                    INSERT INTO citizen_accounts (user_id) SELECT id FROM u
+                )
+                SELECT id FROM u
+                """,
+                start + 1,
+                n,
+            )
+            self.bulk.extend(str(r[0]) for r in rows)
+        return self.bulk[:n]
+
+    def transit_partner(self, name: str) -> tuple[str, str]:
+        """A transit partner (service.usecases.partners.create_partner) and a travel:write token: (id, token)."""
+
+        async def go() -> str:
+            from service.database import create_engine, create_sessionmaker
+            from service.usecases.partners import create_partner
+
+            engine = create_engine(self.database_url, pool_size=1)
+            try:
+                async with create_sessionmaker(engine)() as session, session.begin():
+                    creds = await create_partner(session, kind="transit", name=f"{name} {secrets.token_hex(3)}", region="huangpu")
+                return str(creds.partner_id)
+            finally:
+                await engine.dispose()
+
+        from service.auth.tokens import Audience, issue_access_token
+        from service.clock import utcnow
+
+        partner_id = asyncio.run(go())
+        token = issue_access_token(
+            secret=self.jwt_secret,
+            issuer=os.environ.get("TANPU_JWT_ISSUER", "tanpu"),
+            subject=partner_id,
+            audience=Audience.PARTNER,
+            scopes=["travel:write"],
+            ttl=timedelta(hours=6),
+            now=utcnow(),
+        )
+        return partner_id, token
+
+    def activity_statuses(self, partner_id: str) -> dict[str, int]:
+        rows = self.query("SELECT status, count(*) FROM activities WHERE partner_id = $1 GROUP BY status", uuid.UUID(partner_id))
+        return {str(r[0]): int(r[1]) for r in rows}
 
     # --- database ------------------------------------------------------------------------------
 
@@ -519,6 +585,8 @@ def write_wrk_spec(spec: dict[str, Any], path: Path) -> None:
     lines += [f"header {k}: {v}" for k, v in spec.get("headers", {}).items()]
     if spec.get("unique_header"):
         lines.append(f"unique_header {spec['unique_header']}")
+    if spec.get("times"):
+        lines.append("times " + " ".join(str(int(x)) for x in spec["times"]))
     if spec.get("body") is not None:
         lines.append("body " + spec["body"])
     lines += [f"user {u}" for u in spec.get("user_ids", [])]

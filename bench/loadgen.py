@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,6 +33,7 @@ async def drive(url: str, spec: dict[str, Any], clients: int, duration: float) -
     body_template = spec.get("body")
     users = spec.get("user_ids") or [""]
     prefix = spec["prefix"]
+    times = spec.get("times")  # [min s ago, max s ago, duration s] for $ENDED_AT / $STARTED_AT
     counter = itertools.count(1)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
@@ -57,6 +59,10 @@ async def drive(url: str, spec: dict[str, Any], clients: int, duration: float) -
                 content = None
                 if body_template is not None:
                     content = body_template.replace("$UNIQUE", unique).replace("$USER_ID", random.choice(users))
+                    if times:
+                        ended = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=random.randint(times[0], times[1]))
+                        started = ended - timedelta(seconds=times[2])
+                        content = content.replace("$ENDED_AT", ended.isoformat()).replace("$STARTED_AT", started.isoformat())
                 t0 = time.perf_counter()
                 try:
                     response = await client.request(method, path, headers=headers, content=content)

@@ -10,6 +10,12 @@ BENCH_REFERENCE_MODE chooses how the transaction is sent:
 - `cte` (default): one statement (a data-modifying CTE), one round trip, like service/repositories/ledger.py;
 - `multi`: BEGIN; INSERT posting; INSERT 2 entries; UPDATE balance; COMMIT (five round trips).
 
+`POST /v1/activities/travel` (the travel benchmark, P1) takes the real endpoint's body shape
+({external_id, user: {user_id}, mode, distance_m, started_at, ended_at}, validated by a pydantic
+model of the same fields), turns the distance into points with one multiplication (no methodology,
+no caps, no idempotency, no activity row, no expiry lot) and writes the same posting + 2 entries +
+balance as the adjustment route, the memo being the external_id.
+
 The posting digest is computed with domain.ledger.digest_of so `tanpu check-ledger` accepts these rows.
 Served by the harness: `uvicorn bench.reference_app:create --factory` with DATABASE_URL set.
 """
@@ -19,11 +25,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import FastAPI, Header, HTTPException, Request
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
 from domain.ledger import digest_of
 
@@ -62,6 +68,22 @@ class AdjustmentIn(BaseModel):
     user_id: uuid.UUID
     points: StrictInt = Field(ge=-1_000_000, le=1_000_000)
     reason: str = Field(min_length=1, max_length=500)
+
+
+class UserRefIn(BaseModel):
+    user_id: uuid.UUID
+
+
+class TravelIn(BaseModel):
+    external_id: str = Field(min_length=1, max_length=128)
+    user: UserRefIn
+    mode: Literal["metro", "bus", "bike"]
+    distance_m: StrictInt = Field(ge=1, le=10_000_000)
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+
+
+GRAMS_PER_KM = {"metro": 46.8, "bus": 35.0, "bike": 40.0}
 
 
 def _dsn(url: str) -> str:
@@ -111,21 +133,7 @@ def create() -> FastAPI:
             memo=memo,
             legs=[("citizen", body.points, None), ("adjustment", -body.points, None)],
         )
-        pool: asyncpg.Pool = request.app.state.pool
-        async with pool.acquire() as conn:
-            if mode == "cte":
-                row = await conn.fetchrow(ONE_STATEMENT, body.user_id, now, memo, body.points, CREATED_BY, digest)
-                if row is None:
-                    raise HTTPException(404, "unknown citizen")
-                posting_id, entry_id, balance = row["posting_id"], row["entry_id"], row["balance"]
-            else:
-                async with conn.transaction():
-                    posting_id = await conn.fetchval(INSERT_POSTING, body.user_id, now, memo, CREATED_BY, digest)
-                    entry_ids = await conn.fetch(INSERT_ENTRIES, body.user_id, posting_id, body.points, now)
-                    entry_id = entry_ids[0]["id"]
-                    balance = await conn.fetchval(UPDATE_BALANCE, body.user_id, body.points, now)
-                    if balance is None:
-                        raise HTTPException(404, "unknown citizen")
+        posting_id, entry_id, balance = await write(request.app.state.pool, body.user_id, now, memo, body.points, digest)
         return {
             "posting_id": posting_id,
             "entry_id": entry_id,
@@ -135,5 +143,56 @@ def create() -> FastAPI:
             "balance": balance,
             "posted_at": now.isoformat(),
         }
+
+    @app.post("/v1/activities/travel", status_code=201)
+    async def report_trip(body: TravelIn, request: Request) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        carbon_g = int(body.distance_m * GRAMS_PER_KM[body.mode] / 1000)
+        points = carbon_g
+        memo = body.external_id
+        user_id = body.user.user_id
+        digest = digest_of(
+            user_id=str(user_id),
+            kind="adjustment",
+            posted_at=now,
+            carbon_g=0,
+            scenario=None,
+            activity_id=None,
+            campaign_id=None,
+            reverses_posting_id=None,
+            memo=memo,
+            legs=[("citizen", points, None), ("adjustment", -points, None)],
+        )
+        posting_id, entry_id, balance = await write(request.app.state.pool, user_id, now, memo, points, digest)
+        return {
+            "activity_id": str(uuid.uuid4()),
+            "status": "awarded",
+            "scenario": f"travel.{body.mode}",
+            "carbon_g": carbon_g,
+            "points": points,
+            "bonus_points": 0,
+            "posting_id": posting_id,
+            "entry_id": entry_id,
+            "balance": balance,
+        }
+
+    async def write(
+        pool: asyncpg.Pool, user_id: uuid.UUID, now: datetime, memo: str, points: int, digest: str
+    ) -> tuple[int, int, int]:
+        async with pool.acquire() as conn:
+            if mode == "cte":
+                row = await conn.fetchrow(ONE_STATEMENT, user_id, now, memo, points, CREATED_BY, digest)
+                if row is None:
+                    raise HTTPException(404, "unknown citizen")
+                posting_id, entry_id, balance = row["posting_id"], row["entry_id"], row["balance"]
+            else:
+                async with conn.transaction():
+                    posting_id = await conn.fetchval(INSERT_POSTING, user_id, now, memo, CREATED_BY, digest)
+                    entry_ids = await conn.fetch(INSERT_ENTRIES, user_id, posting_id, points, now)
+                    entry_id = entry_ids[0]["id"]
+                    balance = await conn.fetchval(UPDATE_BALANCE, user_id, points, now)
+                    if balance is None:
+                        raise HTTPException(404, "unknown citizen")
+        return posting_id, entry_id, balance
 
     return app

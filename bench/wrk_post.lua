@@ -3,6 +3,8 @@
 -- SPEC_FILE (written by bench/harness.py), one item per line:
 --   method POST / path /v1/... / prefix <run label> / header Name: value / unique_header Idempotency-Key
 --   body <template with $USER_ID and $UNIQUE> / user <uuid> (any number)
+--   times <min s ago> <max s ago> <duration s>: $ENDED_AT becomes a random UTC time that many seconds
+--     ago and $STARTED_AT that time minus the duration (RFC 3339, for the travel benchmark)
 -- The unique string is prefix-threadid-counter, so keys never repeat within or across runs.
 -- done() prints one line "BENCHJSON {...}" with counts and latency percentiles in microseconds.
 
@@ -16,6 +18,7 @@ end
 local method, path, prefix, unique_header, body
 local headers = {}
 local users = {}
+local t_min, t_max, t_dur
 local counter = 0
 
 function init(args)
@@ -28,6 +31,9 @@ function init(args)
     elseif k == "unique_header" then unique_header = v
     elseif k == "body" then body = v
     elseif k == "user" then users[#users + 1] = v
+    elseif k == "times" then
+      local a, b, c = v:match("^(%d+) (%d+) (%d+)$")
+      t_min, t_max, t_dur = tonumber(a), tonumber(b), tonumber(c)
     elseif k == "header" then
       local name, value = v:match("^([^:]+): (.*)$")
       headers[name] = value
@@ -51,6 +57,11 @@ function request()
     b = body:gsub("%$UNIQUE", plain(unique))
     if #users > 0 then
       b = b:gsub("%$USER_ID", users[math.random(#users)])
+    end
+    if t_min then
+      local ended = os.time() - math.random(t_min, t_max)
+      b = b:gsub("%$ENDED_AT", os.date("!%Y-%m-%dT%H:%M:%SZ", ended))
+      b = b:gsub("%$STARTED_AT", os.date("!%Y-%m-%dT%H:%M:%SZ", ended - t_dur))
     end
   end
   return wrk.format(method, path, headers, b)
