@@ -99,10 +99,13 @@ def cmd_partners_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check_ledger(args: argparse.Namespace, settings: Settings) -> int:
-    from service.usecases.check_ledger import check_database
+    from service.usecases.check_ledger import LedgerMissing, check_database
 
     with runtime.servers(settings, redis=False) as ready:
-        report = asyncio.run(check_database(runtime.database_url(ready), examples=args.examples))
+        try:
+            report = asyncio.run(check_database(runtime.database_url(ready), examples=args.examples))
+        except LedgerMissing as exc:
+            raise CommandError(str(exc)) from None
     if report.ok:
         print(
             f"ledger ok: {report.postings} postings, {report.entries} entries, "
