@@ -7,6 +7,7 @@ hottest functions are summarised, inclusive and self time, plus a split by layer
 
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,18 @@ LAYERS = (
 )
 
 
+def _py_spy() -> str | None:
+    """py-spy on PATH, or next to this interpreter (installed into the venv, whose bin/ may not be on PATH)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
 def available() -> bool:
-    return shutil.which("py-spy") is not None
+    return _py_spy() is not None
 
 
 def start(pid: int, duration: float, out: Path, rate: int = 200) -> subprocess.Popen[bytes]:
-    cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(max(1, round(duration))), "--rate", str(rate)]
+    cmd = [_py_spy() or "py-spy", "record", "--pid", str(pid), "--duration", str(max(1, round(duration))), "--rate", str(rate)]
     cmd += ["--format", "raw", "--output", str(out), "--nonblocking"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
