@@ -98,6 +98,44 @@ def cmd_partners_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_travel(args: argparse.Namespace, settings: Settings) -> int:
+    import uuid
+
+    from service.usecases.import_file import ImportRefused, import_travel_file
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f"no file {path}")
+    try:
+        partner_id = uuid.UUID(args.partner)
+    except ValueError:
+        raise CommandError(f"--partner takes a partner id (a UUID), not {args.partner!r}") from None
+    with runtime.servers(settings, redis=False) as ready:
+        try:
+            result = asyncio.run(
+                import_travel_file(runtime.database_url(ready), path, partner_id, max_bytes=settings.import_max_bytes)
+            )
+        except ImportRefused as exc:
+            raise CommandError(str(exc)) from None
+    print(
+        json.dumps(
+            {
+                "import_id": str(result.import_id),
+                "status": result.status,
+                "lines_total": result.lines_total,
+                "awarded": result.awarded,
+                "capped": result.capped,
+                "rejected": result.rejected,
+                "duplicates": result.duplicates,
+                "failed": result.failed,
+                "errors": result.errors[:20],
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
 def cmd_check_ledger(args: argparse.Namespace, settings: Settings) -> int:
     from service.usecases.check_ledger import LedgerMissing, check_database
 
@@ -157,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     partner_create.add_argument("--name", required=True)
     partner_create.add_argument("--region", required=True)
     partner_create.set_defaults(handler=cmd_partners_create)
+
+    imports = commands.add_parser("import", help="import partner files").add_subparsers(
+        dest="action", required=True, metavar="KIND"
+    )
+    travel = imports.add_parser(
+        "travel", help="award an NDJSON file of trips, as POST /v1/imports/travel does, with a progress bar"
+    )
+    travel.add_argument("file", help="NDJSON: one trip per line, shaped like the body of POST /v1/activities/travel")
+    travel.add_argument("--partner", required=True, help="the reporting transit partner's id")
+    travel.set_defaults(handler=cmd_import_travel)
 
     check = commands.add_parser("check-ledger", help="verify every ledger invariant; non-zero exit on a violation")
     check.add_argument("--examples", type=int, default=20, help="violations listed per invariant (default 20)")

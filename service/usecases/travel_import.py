@@ -24,6 +24,7 @@ from domain.activities import Trip
 from domain.idempotency import request_hash
 from domain.methodology import Methodology
 from service.api.schemas import TravelIn
+from service.clock import utcnow
 from service.deps import commit
 from service.directory import PartnerFacts
 from service.usecases.award_pipeline import Report, award_reports
@@ -94,8 +95,10 @@ async def receive(
     stream: AsyncIterator[bytes],
     *,
     max_bytes: int,
+    hold_for: timedelta | None = None,
 ) -> uuid.UUID:
-    """Store the file as chunks (a transaction each) and queue it; a failed upload is marked failed."""
+    """Store the file as chunks (a transaction each) and queue it; a failed upload is marked failed.
+    `hold_for`: the caller will process it itself, so it keeps the lease and no worker takes it."""
     import_id = uuid.uuid4()
     async with sessionmaker() as session:
         await session.execute(
@@ -125,11 +128,17 @@ async def receive(
             raise
         await session.execute(
             text(
-                "UPDATE imports SET status = CASE WHEN :chunks = 0 THEN 'done' ELSE 'queued' END, "
-                "chunks_total = :chunks, lines_total = :lines, "
+                "UPDATE imports SET status = CASE WHEN :chunks = 0 THEN 'done' WHEN :held THEN 'processing' ELSE 'queued' END, "
+                "chunks_total = :chunks, lines_total = :lines, lease_until = CAST(:lease AS timestamptz), "
                 "finished_at = CASE WHEN :chunks = 0 THEN now() END WHERE id = :id"
             ),
-            {"chunks": seq, "lines": lines_total, "id": import_id},
+            {
+                "chunks": seq,
+                "lines": lines_total,
+                "id": import_id,
+                "held": hold_for is not None,
+                "lease": utcnow() + hold_for if hold_for is not None else None,
+            },
         )
         await session.commit()
     return import_id
@@ -295,3 +304,35 @@ async def claim_next(
         ).first()
         await session.commit()
     return (row.id, row.partner_id) if row else None
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    import_id: uuid.UUID
+    status: str
+    lines_total: int
+    awarded: int
+    capped: int
+    rejected: int
+    duplicates: int
+    failed: int
+    errors: list[dict[str, Any]]
+
+
+async def summary(sessionmaker: async_sessionmaker[AsyncSession], import_id: uuid.UUID) -> ImportSummary:
+    async with sessionmaker() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT id, status, lines_total, awarded, capped, rejected, duplicates, failed, errors "
+                    "FROM imports WHERE id = :id"
+                ),
+                {"id": import_id},
+            )
+        ).one()
+    return ImportSummary(*row)
+
+
+async def chunks_total(sessionmaker: async_sessionmaker[AsyncSession], import_id: uuid.UUID) -> int:
+    async with sessionmaker() as session:
+        return int(await session.scalar(text("SELECT chunks_total FROM imports WHERE id = :id"), {"id": import_id}) or 0)

@@ -8,10 +8,13 @@ import signal
 import socket
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from httpx import AsyncClient
 
+from tests.factories import Factory
 from tests.service.cli_helpers import REPO, admin_sql, drop_database, run_tanpu, tanpu_command, unique_name, with_database
 
 STRONG_SECRET = "a-production-secret-of-more-than-32-characters"
@@ -171,3 +174,29 @@ async def test_instances_starting_together_migrate_one_at_a_time(server_urls: tu
         assert [r.returncode for r in runs] == [0, 0, 0], [r.stderr for r in runs]
     finally:
         await drop_database(server_urls[0], name)
+
+
+async def test_import_travel_awards_a_file_and_says_what_failed(database_url: str, factory: Factory, tmp_path: Path) -> None:
+    partner, citizen = await factory.partner("transit"), await factory.citizen()
+    start = datetime.now(UTC) - timedelta(hours=1)
+    trip = {
+        "user": {"user_id": str(citizen.id)},
+        "mode": "bus",
+        "distance_m": 2_000,
+        "started_at": start.isoformat(),
+        "ended_at": (start + timedelta(minutes=10)).isoformat(),
+    }
+    lines = [json.dumps(trip | {"external_id": f"cli-{i}"}) for i in range(1_500)] + ["{broken"]
+    path = tmp_path / "trips.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    done = await run_tanpu("import", "travel", str(path), "--partner", str(partner.id), env={"DATABASE_URL": database_url})
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["status"], summary["lines_total"], summary["failed"]) == ("done", 1_501, 1)
+    assert summary["awarded"] + summary["capped"] == 1_500
+    assert summary["errors"] == [{"line": 1_501, "code": "validation_error", "detail": summary["errors"][0]["detail"]}]
+    assert "importing trips.ndjson [" in done.stderr and "100%" in done.stderr
+    again = await run_tanpu("import", "travel", str(path), "--partner", str(partner.id), env={"DATABASE_URL": database_url})
+    assert json.loads(again.stdout)["awarded"] == summary["awarded"]  # replays: nothing awarded twice
+    refused = await run_tanpu("import", "travel", str(path), "--partner", "not-a-uuid", env={"DATABASE_URL": database_url})
+    assert refused.returncode == 1 and "UUID" in refused.stderr
