@@ -64,6 +64,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
             print("  administrators: " + ", ".join(summary.admins) + " (password tanpu-demo)")
             print("  partners: " + ", ".join(summary.partners) + " (secrets in seeds/demo/partners.json)")
             print("  citizens: " + ", ".join(summary.citizens))
+            print("  recycling stations: " + ", ".join(summary.stations))
     return 0
 
 

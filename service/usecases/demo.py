@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.clock import utcnow
+from service.repositories import identities as identities_repo
 from service.repositories.users import get_or_create_citizen
 from service.usecases.adjustments import post_adjustment
 from service.usecases.admins import ensure_admin
@@ -25,6 +27,7 @@ class DemoSummary:
     admins: list[str] = field(default_factory=list)
     partners: list[str] = field(default_factory=list)
     citizens: list[str] = field(default_factory=list)
+    stations: list[str] = field(default_factory=list)
     created: int = 0
 
 
@@ -43,6 +46,7 @@ async def load_demo(session: AsyncSession, folder: Path, *, production: bool) ->
         admin_ids[admin.username] = admin.id
         summary.admins.append(f"{admin.username} ({admin.role})")
         summary.created += admin.created
+    partner_ids: dict[str, uuid.UUID] = {}
     for item in _read(folder, "partners.json")["partners"]:
         partner = await create_partner(
             session,
@@ -54,11 +58,19 @@ async def load_demo(session: AsyncSession, folder: Path, *, production: bool) ->
         )
         summary.partners.append(f"{partner.client_id} ({item['kind']})")
         summary.created += partner.created
+        partner_ids[partner.client_id] = partner.partner_id
+    for item in _read(folder, "stations.json")["stations"]:
+        summary.created += await _ensure_station(session, item, partner_ids[item["partner"]])
+        summary.stations.append(f"{item['id']} ({item['region']})")
     citizens = _read(folder, "citizens.json")
     granter = admin_ids[citizens["welcome_points_by"]]
     for item in citizens["citizens"]:
         user_id = await get_or_create_citizen(session, phone=item["phone"], region=item["region"])
         summary.citizens.append(f"{item['phone']} ({user_id})")
+        for ref in item.get("identities", []):
+            bound = await identities_repo.bind(session, user_id, partner_ids[ref["partner"]], ref["kind"], ref["ref"])
+            if bound.user_id != user_id:
+                raise ValueError(f"demo reference {ref['ref']} is bound to another citizen")
         points = int(item.get("welcome_points", 0))
         if points:
             # The adjustment's Idempotency-Key makes the welcome points a one-off, however often this runs.
@@ -76,3 +88,14 @@ async def load_demo(session: AsyncSession, folder: Path, *, production: bool) ->
             )
             summary.created += not replayed
     return summary
+
+
+async def _ensure_station(session: AsyncSession, item: dict[str, Any], partner_id: uuid.UUID) -> int:
+    inserted = await session.execute(
+        text(
+            "INSERT INTO stations (id, partner_id, name, region) VALUES (:id, :p, :n, :r) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id"
+        ),
+        {"id": uuid.UUID(item["id"]), "p": partner_id, "n": item["name"], "r": item["region"]},
+    )
+    return int(inserted.first() is not None)

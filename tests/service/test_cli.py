@@ -87,6 +87,37 @@ async def test_seed_demo_is_idempotent_and_leaves_a_valid_ledger(database_url: s
         },
     )
     assert r.status_code == 200, r.text
+    transit = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    start = datetime.now(UTC) - timedelta(hours=1)
+    trip = {
+        "external_id": f"demo-{secrets.token_hex(4)}",
+        "user": {"member_ref": "SPTC-DEMO-0001"},
+        "mode": "metro",
+        "distance_m": 4_000,
+        "started_at": start.isoformat(),
+        "ended_at": (start + timedelta(minutes=15)).isoformat(),
+    }
+    awarded = await client.post("/v1/activities/travel", json=trip, headers=transit)
+    assert (awarded.status_code, awarded.json()["carbon_g"]) == (201, 187), awarded.text
+    r = await client.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "demo-recycling",
+            "client_secret": "demo-recycling-secret-not-for-production",
+        },
+    )
+    dropoff = {
+        "external_id": f"demo-{secrets.token_hex(4)}",
+        "station_id": "5d000000-0000-4000-8000-000000000003",
+        "user": {"member_ref": "SPTC-DEMO-0002"},
+        "items": [{"category": "textiles", "weight_g": 1_000}],
+        "occurred_at": start.isoformat(),
+    }
+    unknown = await client.post(
+        "/v1/activities/recycling", json=dropoff, headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+    )
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_member")  # bound at the metro, not here
     check = await run_tanpu("check-ledger", env=_db(database_url))
     assert check.returncode == 0, check.stdout + check.stderr
     assert "every invariant holds" in check.stdout
