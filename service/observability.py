@@ -31,7 +31,8 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the request id when there is one."""
 
-    _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+    # color_message: uvicorn's ANSI-coloured copy of the message, noise in JSON
+    _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
