@@ -12,6 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.models import Activity
+from service.repositories import raw
+from service.repositories.raw import Sql
 
 
 @dataclass(frozen=True)
@@ -21,14 +23,19 @@ class StoredKey:
     response: str
 
 
+_MEMBER_REFS = Sql.of("SELECT ref, user_id FROM identities WHERE partner_id = :p AND ref = ANY(CAST(:refs AS text[]))")
+_LOCK = Sql.of(
+    "SELECT a.user_id FROM citizen_accounts a JOIN users u ON u.id = a.user_id "
+    "WHERE a.user_id = ANY(CAST(:ids AS uuid[])) AND u.erased_at IS NULL "
+    "ORDER BY a.user_id FOR UPDATE OF a"
+)
+
+
 async def resolve_member_refs(session: AsyncSession, partner_id: uuid.UUID, refs: Sequence[str]) -> dict[str, uuid.UUID]:
     if not refs:
         return {}
-    rows = await session.execute(
-        text("SELECT ref, user_id FROM identities WHERE partner_id = :p AND ref = ANY(CAST(:refs AS text[]))"),
-        {"p": partner_id, "refs": list(refs)},
-    )
-    return {r.ref: r.user_id for r in rows}
+    rows = await raw.fetch(session, _MEMBER_REFS, {"p": partner_id, "refs": list(refs)})
+    return {r["ref"]: r["user_id"] for r in rows}
 
 
 async def lock_citizens(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -38,15 +45,8 @@ async def lock_citizens(session: AsyncSession, user_ids: Sequence[uuid.UUID]) ->
     read after this are exact even under concurrent reports. Erased citizens
     are not found: nobody earns for an account that no longer exists.
     """
-    rows = await session.execute(
-        text(
-            "SELECT a.user_id FROM citizen_accounts a JOIN users u ON u.id = a.user_id "
-            "WHERE a.user_id = ANY(CAST(:ids AS uuid[])) AND u.erased_at IS NULL "
-            "ORDER BY a.user_id FOR UPDATE OF a"
-        ),
-        {"ids": sorted(set(user_ids))},
-    )
-    return {r.user_id for r in rows}
+    rows = await raw.fetch(session, _LOCK, {"ids": sorted(set(user_ids))})
+    return {r["user_id"] for r in rows}
 
 
 @dataclass
@@ -59,7 +59,7 @@ class AwardContextRows:
     steps: dict[tuple[uuid.UUID, date], int]
 
 
-_CONTEXT = text(
+_CONTEXT = Sql.of(
     """
     SELECT
       (SELECT coalesce(json_agg(json_build_array(external_id, request_hash, status_code, response)), '[]')
@@ -92,22 +92,22 @@ async def award_context(
     """Stored answers for the partner's keys, points used per day and cap family, credited
     fingerprints and counted steps. Read after the locks are held, in a fresh snapshot, so
     it sees everything committed by whoever held them before."""
-    row = (
-        await session.execute(
-            _CONTEXT,
-            {
-                "partner": partner_id,
-                "external_ids": list(external_ids),
-                "u_user": [k[0] for k in usage_keys],
-                "u_day": [k[1] for k in usage_keys],
-                "u_family": [k[2] for k in usage_keys],
-                "f_user": [k[0] for k in fingerprint_keys],
-                "f_fp": [k[1] for k in fingerprint_keys],
-                "s_user": [k[0] for k in step_keys],
-                "s_day": [k[1] for k in step_keys],
-            },
-        )
-    ).one()
+    row = await raw.fetchrow(
+        session,
+        _CONTEXT,
+        {
+            "partner": partner_id,
+            "external_ids": list(external_ids),
+            "u_user": [k[0] for k in usage_keys],
+            "u_day": [k[1] for k in usage_keys],
+            "u_family": [k[2] for k in usage_keys],
+            "f_user": [k[0] for k in fingerprint_keys],
+            "f_fp": [k[1] for k in fingerprint_keys],
+            "s_user": [k[0] for k in step_keys],
+            "s_day": [k[1] for k in step_keys],
+        },
+    )
+    assert row is not None
     keys, used, fps, steps = (json.loads(part) if isinstance(part, str) else part for part in row)
     return AwardContextRows(
         keys={k[0]: StoredKey(k[1], k[2], k[3]) for k in keys},
@@ -172,7 +172,7 @@ class AwardWrite:
     lots: list[LotRow]
 
 
-_WRITE = text(
+_WRITE = Sql.of(
     """
     WITH a AS (
         INSERT INTO activities (user_id, id, partner_id, external_id, scenario, family, status, reason, region,
@@ -220,7 +220,8 @@ def _json(value: dict[str, Any]) -> str:
 
 async def write(session: AsyncSession, w: AwardWrite) -> None:
     acts = w.activities
-    await session.execute(
+    await raw.execute(
+        session,
         _WRITE,
         {
             "a_user": [a.user_id for a in acts],

@@ -15,6 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger import CITIZEN, AccountDelta, Posting, system_account_kind
+from service.repositories import raw
+from service.repositories.raw import Sql
 
 
 class UnknownAccount(Exception):
@@ -29,7 +31,7 @@ class PostedIds:
     """The citizen's balance once every posting of the same write is applied."""
 
 
-_INSERT_POSTINGS = text(
+_INSERT_POSTINGS = Sql.of(
     """
     WITH ids AS MATERIALIZED (
         -- posting ids are drawn once, so postings and their entries agree on them
@@ -78,11 +80,13 @@ _INSERT_POSTINGS = text(
         WHERE ca.user_id = d.user_id
         RETURNING ca.user_id, ca.balance
     )
-    SELECT ids.n, ids.id,
-           (SELECT e.id FROM e WHERE e.posting_id = ids.id AND e.account = 'citizen'),
-           (SELECT count(*) FROM a),
-           (SELECT a.balance FROM a WHERE a.user_id = p.user_id)
-    FROM ids JOIN p ON p.id = ids.id ORDER BY ids.n
+    -- joins, not correlated subqueries: a batch of 1,000 postings must stay linear
+    SELECT ids.n, ids.id, ec.id, (SELECT count(*) FROM a), ab.balance
+    FROM ids
+    JOIN p ON p.id = ids.id
+    LEFT JOIN e AS ec ON ec.posting_id = ids.id AND ec.account = 'citizen'
+    LEFT JOIN a AS ab ON ab.user_id = p.user_id
+    ORDER BY ids.n
     """
 )
 
@@ -112,45 +116,44 @@ async def insert_postings(
         row[3] += delta.carbon_g
     legs = [(n, p, i, leg) for n, p in enumerate(postings, start=1) for i, leg in enumerate(p.legs, start=1)]
     system_codes = sorted({leg.account for p in postings for leg in p.legs if leg.account != CITIZEN})
-    rows = (
-        await session.execute(
-            _INSERT_POSTINGS,
-            {
-                "count": len(postings),
-                "created_by": created_by,
-                "now": now,
-                "p_user": [uuid.UUID(p.user_id) for p in postings],
-                "p_kind": [str(p.kind) for p in postings],
-                "p_posted_at": [p.posted_at for p in postings],
-                "p_carbon": [p.carbon_g for p in postings],
-                "p_scenario": [p.scenario for p in postings],
-                "p_activity": [_uuid_or_none(p.activity_id) for p in postings],
-                "p_campaign": [_uuid_or_none(p.campaign_id) for p in postings],
-                "p_reverses": [p.reverses_posting_id for p in postings],
-                "p_memo": [p.memo for p in postings],
-                "p_digest": [p.digest() for p in postings],
-                "e_posting": [n for n, _, _, _ in legs],
-                "e_user": [uuid.UUID(p.user_id) for _, p, _, _ in legs],
-                "e_leg": [i for _, _, i, _ in legs],
-                "e_account": [leg.account for _, _, _, leg in legs],
-                "e_kind": [str(p.kind) for _, p, _, _ in legs],
-                "e_points": [leg.points for _, _, _, leg in legs],
-                "e_carbon": [p.carbon_g if leg.account == CITIZEN else 0 for _, p, _, leg in legs],
-                "e_scenario": [p.scenario for _, p, _, _ in legs],
-                "e_activity": [_uuid_or_none(p.activity_id) for _, p, _, _ in legs],
-                "e_campaign": [_uuid_or_none(p.campaign_id) for _, p, _, _ in legs],
-                "e_reverses": [leg.reverses_entry_id for _, _, _, leg in legs],
-                "e_posted_at": [p.posted_at for _, p, _, _ in legs],
-                "s_code": system_codes,
-                "s_kind": [str(system_account_kind(c)) for c in system_codes],
-                "a_user": [uuid.UUID(u) for u in per_user],
-                "a_balance": [v[0] for v in per_user.values()],
-                "a_earned": [v[1] for v in per_user.values()],
-                "a_spent": [v[2] for v in per_user.values()],
-                "a_carbon": [v[3] for v in per_user.values()],
-            },
-        )
-    ).all()
+    rows = await raw.fetch(
+        session,
+        _INSERT_POSTINGS,
+        {
+            "count": len(postings),
+            "created_by": created_by,
+            "now": now,
+            "p_user": [uuid.UUID(p.user_id) for p in postings],
+            "p_kind": [str(p.kind) for p in postings],
+            "p_posted_at": [p.posted_at for p in postings],
+            "p_carbon": [p.carbon_g for p in postings],
+            "p_scenario": [p.scenario for p in postings],
+            "p_activity": [_uuid_or_none(p.activity_id) for p in postings],
+            "p_campaign": [_uuid_or_none(p.campaign_id) for p in postings],
+            "p_reverses": [p.reverses_posting_id for p in postings],
+            "p_memo": [p.memo for p in postings],
+            "p_digest": [p.digest() for p in postings],
+            "e_posting": [n for n, _, _, _ in legs],
+            "e_user": [uuid.UUID(p.user_id) for _, p, _, _ in legs],
+            "e_leg": [i for _, _, i, _ in legs],
+            "e_account": [leg.account for _, _, _, leg in legs],
+            "e_kind": [str(p.kind) for _, p, _, _ in legs],
+            "e_points": [leg.points for _, _, _, leg in legs],
+            "e_carbon": [p.carbon_g if leg.account == CITIZEN else 0 for _, p, _, leg in legs],
+            "e_scenario": [p.scenario for _, p, _, _ in legs],
+            "e_activity": [_uuid_or_none(p.activity_id) for _, p, _, _ in legs],
+            "e_campaign": [_uuid_or_none(p.campaign_id) for _, p, _, _ in legs],
+            "e_reverses": [leg.reverses_entry_id for _, _, _, leg in legs],
+            "e_posted_at": [p.posted_at for _, p, _, _ in legs],
+            "s_code": system_codes,
+            "s_kind": [str(system_account_kind(c)) for c in system_codes],
+            "a_user": [uuid.UUID(u) for u in per_user],
+            "a_balance": [v[0] for v in per_user.values()],
+            "a_earned": [v[1] for v in per_user.values()],
+            "a_spent": [v[2] for v in per_user.values()],
+            "a_carbon": [v[3] for v in per_user.values()],
+        },
+    )
     if rows[0][3] != len(per_user):
         raise UnknownAccount(", ".join(per_user))
     return [PostedIds(posting_id=row[1], citizen_entry_id=row[2], balance_after=row[4]) for row in rows]
