@@ -39,6 +39,9 @@ class CitizenAccount(SQLModel, table=True):
     lifetime_earned: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0")))
     lifetime_spent: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0")))
     carbon_g_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0")))
+    # Bumped by every posting: an award evaluated on what it read at version v is
+    # written only if the row is still at v (optimistic), else evaluated again.
+    version: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0")))
     updated_at: datetime = Field(sa_column=timestamp(server_now=True))
 
 

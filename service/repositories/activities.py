@@ -1,5 +1,10 @@
-"""SQL of the award pipeline: keys, member references, the citizens' locks and usage,
-and the one statement that writes a batch of evaluated activities."""
+"""SQL of the award pipeline: member references, the citizens' accounts and what
+an award reads, and the one statement that writes a batch of evaluated activities
+together with their postings.
+
+These take the asyncpg connection itself: the pipeline decides per attempt
+whether it runs in autocommit (optimistic) or in a transaction (pessimistic).
+"""
 
 import json
 import uuid
@@ -8,11 +13,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.ledger import AccountDelta, Posting
 from service.models import Activity
-from service.repositories import raw
+from service.repositories import ledger
 from service.repositories.raw import Sql
 
 
@@ -31,28 +38,25 @@ _LOCK = Sql.of(
 )
 
 
-async def resolve_member_refs(session: AsyncSession, partner_id: uuid.UUID, refs: Sequence[str]) -> dict[str, uuid.UUID]:
+async def resolve_member_refs(conn: asyncpg.Connection, partner_id: uuid.UUID, refs: Sequence[str]) -> dict[str, uuid.UUID]:
     if not refs:
         return {}
-    rows = await raw.fetch(session, _MEMBER_REFS, {"p": partner_id, "refs": list(refs)})
+    rows = await conn.fetch(_MEMBER_REFS.text, *_MEMBER_REFS.args({"p": partner_id, "refs": list(refs)}))
     return {r["ref"]: r["user_id"] for r in rows}
 
 
-async def lock_citizens(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Hold the citizens' account rows until commit, in a fixed order (no deadlocks).
-
-    Every award of a citizen passes here, so caps, step counts and fingerprints
-    read after this are exact even under concurrent reports. Erased citizens
-    are not found: nobody earns for an account that no longer exists.
-    """
-    rows = await raw.fetch(session, _LOCK, {"ids": sorted(set(user_ids))})
-    return {r["user_id"] for r in rows}
+async def lock_citizens(conn: asyncpg.Connection, user_ids: Sequence[uuid.UUID]) -> None:
+    """Hold the citizens' account rows until commit, in a fixed order (no deadlocks): the
+    pessimistic way, for awards that keep meeting concurrent awards of the same citizens."""
+    await conn.fetch(_LOCK.text, *_LOCK.args({"ids": sorted(set(user_ids))}))
 
 
 @dataclass
 class AwardContextRows:
-    """What the pipeline reads under the citizens' locks, in one round trip."""
+    """What an award reads, in one round trip and one snapshot."""
 
+    versions: dict[uuid.UUID, int]
+    """Citizens that can earn (they exist and are not erased), with their account versions."""
     keys: dict[str, StoredKey]
     usage: dict[tuple[uuid.UUID, date, str], int]
     fingerprints: dict[tuple[uuid.UUID, str], uuid.UUID]
@@ -62,6 +66,9 @@ class AwardContextRows:
 _CONTEXT = Sql.of(
     """
     SELECT
+      (SELECT coalesce(json_agg(json_build_array(a.user_id, a.version)), '[]')
+         FROM citizen_accounts a JOIN users u ON u.id = a.user_id
+         WHERE a.user_id = ANY(CAST(:users AS uuid[])) AND u.erased_at IS NULL),
       (SELECT coalesce(json_agg(json_build_array(external_id, request_hash, status_code, response)), '[]')
          FROM activity_keys WHERE partner_id = :partner AND external_id = ANY(CAST(:external_ids AS text[]))),
       (SELECT coalesce(json_agg(json_build_array(d.user_id, d.day, d.family, d.points)), '[]')
@@ -81,35 +88,35 @@ _CONTEXT = Sql.of(
 
 
 async def award_context(
-    session: AsyncSession,
+    conn: asyncpg.Connection,
     *,
+    users: Sequence[uuid.UUID],
     partner_id: uuid.UUID | None,
     external_ids: Sequence[str],
     usage_keys: Sequence[tuple[uuid.UUID, date, str]],
     fingerprint_keys: Sequence[tuple[uuid.UUID, str]],
     step_keys: Sequence[tuple[uuid.UUID, date]],
 ) -> AwardContextRows:
-    """Stored answers for the partner's keys, points used per day and cap family, credited
-    fingerprints and counted steps. Read after the locks are held, in a fresh snapshot, so
-    it sees everything committed by whoever held them before."""
-    row = await raw.fetchrow(
-        session,
-        _CONTEXT,
-        {
-            "partner": partner_id,
-            "external_ids": list(external_ids),
-            "u_user": [k[0] for k in usage_keys],
-            "u_day": [k[1] for k in usage_keys],
-            "u_family": [k[2] for k in usage_keys],
-            "f_user": [k[0] for k in fingerprint_keys],
-            "f_fp": [k[1] for k in fingerprint_keys],
-            "s_user": [k[0] for k in step_keys],
-            "s_day": [k[1] for k in step_keys],
-        },
-    )
+    """The citizens' account versions, stored answers for the partner's keys, points used per
+    day and cap family, credited fingerprints and counted steps."""
+    params = {
+        "users": sorted(set(users)),
+        "partner": partner_id,
+        "external_ids": list(external_ids),
+        "u_user": [k[0] for k in usage_keys],
+        "u_day": [k[1] for k in usage_keys],
+        "u_family": [k[2] for k in usage_keys],
+        "f_user": [k[0] for k in fingerprint_keys],
+        "f_fp": [k[1] for k in fingerprint_keys],
+        "s_user": [k[0] for k in step_keys],
+        "s_day": [k[1] for k in step_keys],
+    }
+    row = await conn.fetchrow(_CONTEXT.text, *_CONTEXT.args(params))
     assert row is not None
-    keys, used, fps, steps = (json.loads(part) if isinstance(part, str) else part for part in row)
+    # SQLAlchemy's asyncpg dialect decodes json on its connections; a bare connection would not
+    versions, keys, used, fps, steps = (json.loads(part) if isinstance(part, str) else part for part in row)
     return AwardContextRows(
+        versions={uuid.UUID(u): int(v) for u, v in versions},
         keys={k[0]: StoredKey(k[1], k[2], k[3]) for k in keys},
         usage={(uuid.UUID(u), date.fromisoformat(d), f): int(p) for u, d, f, p in used},
         fingerprints={(uuid.UUID(u), fp): uuid.UUID(a) for u, fp, a in fps},
@@ -154,7 +161,7 @@ class KeyRow:
 @dataclass
 class LotRow:
     user_id: uuid.UUID
-    posting_id: int
+    posting_n: int
     earned_at: datetime
     expires_at: datetime
     points: int
@@ -162,7 +169,7 @@ class LotRow:
 
 @dataclass
 class AwardWrite:
-    """Everything a batch of evaluated activities adds beside the ledger postings."""
+    """Everything a batch of evaluated activities adds beside its ledger postings."""
 
     activities: list[ActivityRow]
     keys: list[KeyRow]
@@ -170,104 +177,118 @@ class AwardWrite:
     usage: dict[tuple[uuid.UUID, date, str], int]
     steps: dict[tuple[uuid.UUID, date], int]
     lots: list[LotRow]
+    """One per posting, `posting_n` numbering the postings from 1."""
 
 
-_WRITE = Sql.of(
-    """
-    WITH a AS (
+_AWARD_CTES = """
+    , act AS (
         INSERT INTO activities (user_id, id, partner_id, external_id, scenario, family, status, reason, region,
                                 occurred_at, reported_at, carbon_g, points, bonus_points, methodology_id,
                                 fingerprint, station_id, measurements, breakdown)
         SELECT * FROM unnest(
-            CAST(:a_user AS uuid[]), CAST(:a_id AS uuid[]), CAST(:a_partner AS uuid[]), CAST(:a_external AS text[]),
-            CAST(:a_scenario AS text[]), CAST(:a_family AS text[]), CAST(:a_status AS text[]), CAST(:a_reason AS text[]),
-            CAST(:a_region AS text[]), CAST(:a_occurred AS timestamptz[]), CAST(:a_reported AS timestamptz[]),
-            CAST(:a_carbon AS bigint[]), CAST(:a_points AS bigint[]), CAST(:a_bonus AS bigint[]),
-            CAST(:a_methodology AS text[]), CAST(:a_fingerprint AS text[]), CAST(:a_station AS uuid[]),
-            CAST(:a_measurements AS jsonb[]), CAST(:a_breakdown AS jsonb[]))
-    ), k AS (
+            CAST(:act_user AS uuid[]), CAST(:act_id AS uuid[]), CAST(:act_partner AS uuid[]), CAST(:act_external AS text[]),
+            CAST(:act_scenario AS text[]), CAST(:act_family AS text[]), CAST(:act_status AS text[]),
+            CAST(:act_reason AS text[]), CAST(:act_region AS text[]), CAST(:act_occurred AS timestamptz[]),
+            CAST(:act_reported AS timestamptz[]), CAST(:act_carbon AS bigint[]), CAST(:act_points AS bigint[]),
+            CAST(:act_bonus AS bigint[]), CAST(:act_methodology AS text[]), CAST(:act_fingerprint AS text[]),
+            CAST(:act_station AS uuid[]), CAST(:act_measurements AS jsonb[]), CAST(:act_breakdown AS jsonb[]))
+    ), act_keys AS (
         INSERT INTO activity_keys (partner_id, external_id, user_id, activity_id, request_hash, status_code, response)
         SELECT * FROM unnest(
             CAST(:k_partner AS uuid[]), CAST(:k_external AS text[]), CAST(:k_user AS uuid[]), CAST(:k_activity AS uuid[]),
             CAST(:k_hash AS text[]), CAST(:k_status AS int[]), CAST(:k_response AS text[]))
-    ), f AS (
+    ), act_fps AS (
         INSERT INTO fingerprints (user_id, fingerprint, activity_id, partner_id)
         SELECT * FROM unnest(CAST(:f_user AS uuid[]), CAST(:f_fp AS text[]), CAST(:f_activity AS uuid[]),
                              CAST(:f_partner AS uuid[]))
-    ), u AS (
+    ), act_usage AS (
         INSERT INTO daily_usage (user_id, day, family, points)
         SELECT * FROM unnest(CAST(:u_user AS uuid[]), CAST(:u_day AS date[]), CAST(:u_family AS text[]),
                              CAST(:u_points AS bigint[]))
         ON CONFLICT (user_id, day, family) DO UPDATE SET points = daily_usage.points + EXCLUDED.points
-    ), s AS (
+    ), act_steps AS (
         INSERT INTO daily_steps (user_id, day, steps)
-        SELECT * FROM unnest(CAST(:s_user AS uuid[]), CAST(:s_day AS date[]), CAST(:s_steps AS int[]))
+        SELECT * FROM unnest(CAST(:st_user AS uuid[]), CAST(:st_day AS date[]), CAST(:st_steps AS int[]))
         ON CONFLICT (user_id, day) DO UPDATE SET steps = GREATEST(daily_steps.steps, EXCLUDED.steps)
-    ), l AS (
+    ), act_lots AS (
         INSERT INTO expiry_lots (user_id, posting_id, earned_at, expires_at, points, remaining)
-        SELECT t.*, t.points FROM unnest(CAST(:l_user AS uuid[]), CAST(:l_posting AS bigint[]),
-                                         CAST(:l_earned AS timestamptz[]), CAST(:l_expires AS timestamptz[]),
-                                         CAST(:l_points AS bigint[])) AS t(user_id, posting_id, earned_at, expires_at, points)
-    )
-    SELECT 1
-    """
-)
+        SELECT t.user_id, ids.id, t.earned_at, t.expires_at, t.points, t.points
+        FROM unnest(CAST(:l_user AS uuid[]), CAST(:l_posting AS int[]), CAST(:l_earned AS timestamptz[]),
+                    CAST(:l_expires AS timestamptz[]), CAST(:l_points AS bigint[]))
+             AS t(user_id, posting_n, earned_at, expires_at, points)
+        JOIN ids ON ids.n = t.posting_n
+    )"""
+
+_WRITE = Sql.of("WITH " + ledger.LEDGER_CTES + _AWARD_CTES + ledger.LEDGER_RESULT)
 
 
 def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-async def write(session: AsyncSession, w: AwardWrite) -> None:
+async def write(
+    conn: asyncpg.Connection,
+    w: AwardWrite,
+    postings: Sequence[Posting],
+    deltas: Sequence[AccountDelta],
+    *,
+    created_by: str | None,
+    now: datetime,
+    expected_versions: dict[uuid.UUID, int] | None,
+) -> list[ledger.PostedIds]:
+    """Activities, keys, fingerprints, usage, steps, lots and the postings, in one statement.
+
+    With `expected_versions` the statement fails with serialization_failure when any
+    citizen it credits has changed since those versions were read.
+    """
     acts = w.activities
-    await raw.execute(
-        session,
-        _WRITE,
-        {
-            "a_user": [a.user_id for a in acts],
-            "a_id": [a.id for a in acts],
-            "a_partner": [a.partner_id for a in acts],
-            "a_external": [a.external_id for a in acts],
-            "a_scenario": [a.scenario for a in acts],
-            "a_family": [a.family for a in acts],
-            "a_status": [a.status for a in acts],
-            "a_reason": [a.reason for a in acts],
-            "a_region": [a.region for a in acts],
-            "a_occurred": [a.occurred_at for a in acts],
-            "a_reported": [a.reported_at for a in acts],
-            "a_carbon": [a.carbon_g for a in acts],
-            "a_points": [a.points for a in acts],
-            "a_bonus": [a.bonus_points for a in acts],
-            "a_methodology": [a.methodology_id for a in acts],
-            "a_fingerprint": [a.fingerprint for a in acts],
-            "a_station": [a.station_id for a in acts],
-            "a_measurements": [_json(a.measurements) for a in acts],
-            "a_breakdown": [_json(a.breakdown) for a in acts],
-            "k_partner": [k.partner_id for k in w.keys],
-            "k_external": [k.external_id for k in w.keys],
-            "k_user": [k.user_id for k in w.keys],
-            "k_activity": [k.activity_id for k in w.keys],
-            "k_hash": [k.request_hash for k in w.keys],
-            "k_status": [k.status_code for k in w.keys],
-            "k_response": [k.response for k in w.keys],
-            "f_user": [f[0] for f in w.fingerprints],
-            "f_fp": [f[1] for f in w.fingerprints],
-            "f_activity": [f[2] for f in w.fingerprints],
-            "f_partner": [f[3] for f in w.fingerprints],
-            "u_user": [k[0] for k in w.usage],
-            "u_day": [k[1] for k in w.usage],
-            "u_family": [k[2] for k in w.usage],
-            "u_points": list(w.usage.values()),
-            "s_user": [k[0] for k in w.steps],
-            "s_day": [k[1] for k in w.steps],
-            "s_steps": list(w.steps.values()),
-            "l_user": [lot.user_id for lot in w.lots],
-            "l_posting": [lot.posting_id for lot in w.lots],
-            "l_earned": [lot.earned_at for lot in w.lots],
-            "l_expires": [lot.expires_at for lot in w.lots],
-            "l_points": [lot.points for lot in w.lots],
-        },
-    )
+    params = ledger.ledger_params(postings, deltas, created_by=created_by, now=now, expected_versions=expected_versions)
+    params |= {
+        "act_user": [a.user_id for a in acts],
+        "act_id": [a.id for a in acts],
+        "act_partner": [a.partner_id for a in acts],
+        "act_external": [a.external_id for a in acts],
+        "act_scenario": [a.scenario for a in acts],
+        "act_family": [a.family for a in acts],
+        "act_status": [a.status for a in acts],
+        "act_reason": [a.reason for a in acts],
+        "act_region": [a.region for a in acts],
+        "act_occurred": [a.occurred_at for a in acts],
+        "act_reported": [a.reported_at for a in acts],
+        "act_carbon": [a.carbon_g for a in acts],
+        "act_points": [a.points for a in acts],
+        "act_bonus": [a.bonus_points for a in acts],
+        "act_methodology": [a.methodology_id for a in acts],
+        "act_fingerprint": [a.fingerprint for a in acts],
+        "act_station": [a.station_id for a in acts],
+        "act_measurements": [_json(a.measurements) for a in acts],
+        "act_breakdown": [_json(a.breakdown) for a in acts],
+        "k_partner": [k.partner_id for k in w.keys],
+        "k_external": [k.external_id for k in w.keys],
+        "k_user": [k.user_id for k in w.keys],
+        "k_activity": [k.activity_id for k in w.keys],
+        "k_hash": [k.request_hash for k in w.keys],
+        "k_status": [k.status_code for k in w.keys],
+        "k_response": [k.response for k in w.keys],
+        "f_user": [f[0] for f in w.fingerprints],
+        "f_fp": [f[1] for f in w.fingerprints],
+        "f_activity": [f[2] for f in w.fingerprints],
+        "f_partner": [f[3] for f in w.fingerprints],
+        "u_user": [k[0] for k in w.usage],
+        "u_day": [k[1] for k in w.usage],
+        "u_family": [k[2] for k in w.usage],
+        "u_points": list(w.usage.values()),
+        "st_user": [k[0] for k in w.steps],
+        "st_day": [k[1] for k in w.steps],
+        "st_steps": list(w.steps.values()),
+        "l_user": [lot.user_id for lot in w.lots],
+        "l_posting": [lot.posting_n for lot in w.lots],
+        "l_earned": [lot.earned_at for lot in w.lots],
+        "l_expires": [lot.expires_at for lot in w.lots],
+        "l_points": [lot.points for lot in w.lots],
+    }
+    rows = await conn.fetch(_WRITE.text, *_WRITE.args(params))
+    return ledger.posted_ids(rows, params)
 
 
 async def get_activity(session: AsyncSession, activity_id: uuid.UUID) -> Activity | None:

@@ -7,9 +7,10 @@ citizens never wait on each other.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,9 +32,11 @@ class PostedIds:
     """The citizen's balance once every posting of the same write is applied."""
 
 
-_INSERT_POSTINGS = Sql.of(
-    """
-    WITH ids AS MATERIALIZED (
+# The ledger's part of a write statement. Other writers (the award pipeline) put
+# their own CTEs beside these in the same statement; theirs may join `ids`, the
+# posting ids by posting number, to point at the postings.
+LEDGER_CTES = """
+    ids AS MATERIALIZED (
         -- posting ids are drawn once, so postings and their entries agree on them
         SELECT n, nextval('postings_id_seq') AS id FROM generate_series(1, CAST(:count AS int)) AS n
     ), p AS (
@@ -62,33 +65,109 @@ _INSERT_POSTINGS = Sql.of(
                   reverses, posted_at)
         JOIN ids ON ids.n = t.posting_n
         RETURNING id, posting_id, account
-    ), s AS (
+    ), sys AS (
         -- System accounts come into being with their first posting (a campaign's when it first pays).
         INSERT INTO system_accounts (code, kind)
         SELECT * FROM unnest(CAST(:s_code AS text[]), CAST(:s_kind AS text[]))
         ON CONFLICT DO NOTHING
     ), a AS (
+        -- With expected versions (an optimistic award), a row that moved on is not updated,
+        -- and tanpu_expect_accounts below fails the whole statement.
         UPDATE citizen_accounts AS ca
         SET balance = ca.balance + d.balance,
             lifetime_earned = ca.lifetime_earned + d.earned,
             lifetime_spent = ca.lifetime_spent + d.spent,
             carbon_g_total = ca.carbon_g_total + d.carbon,
+            version = ca.version + 1,
             updated_at = :now
         FROM unnest(CAST(:a_user AS uuid[]), CAST(:a_balance AS bigint[]), CAST(:a_earned AS bigint[]),
-                    CAST(:a_spent AS bigint[]), CAST(:a_carbon AS bigint[]))
-             AS d(user_id, balance, earned, spent, carbon)
-        WHERE ca.user_id = d.user_id
+                    CAST(:a_spent AS bigint[]), CAST(:a_carbon AS bigint[]), CAST(:a_version AS bigint[]))
+             AS d(user_id, balance, earned, spent, carbon, version)
+        WHERE ca.user_id = d.user_id AND (d.version IS NULL OR ca.version = d.version)
         RETURNING ca.user_id, ca.balance
-    )
-    -- joins, not correlated subqueries: a batch of 1,000 postings must stay linear
-    SELECT ids.n, ids.id, ec.id, (SELECT count(*) FROM a), ab.balance
+    )"""
+
+# joins, not correlated subqueries: a batch of 1,000 postings must stay linear
+LEDGER_RESULT = """
+    SELECT ids.n, ids.id, ec.id, ab.balance,
+           CASE WHEN :strict THEN tanpu_expect_accounts(CAST(:a_count AS bigint), (SELECT count(*) FROM a))
+                ELSE (SELECT count(*) FROM a) END
     FROM ids
     JOIN p ON p.id = ids.id
     LEFT JOIN e AS ec ON ec.posting_id = ids.id AND ec.account = 'citizen'
     LEFT JOIN a AS ab ON ab.user_id = p.user_id
-    ORDER BY ids.n
+    ORDER BY ids.n"""
+
+_INSERT_POSTINGS = Sql.of("WITH " + LEDGER_CTES + LEDGER_RESULT)
+
+
+def ledger_params(
+    postings: Sequence[Posting],
+    deltas: Sequence[AccountDelta],
+    *,
+    created_by: str | None,
+    now: datetime,
+    expected_versions: Mapping[uuid.UUID, int] | None = None,
+) -> dict[str, Any]:
+    """The parameters of LEDGER_CTES and LEDGER_RESULT for these postings.
+
+    `deltas[i]` is what `postings[i]` does to its citizen's account row; several
+    postings of one citizen are summed into one row update. With
+    `expected_versions`, every touched row must still be at its version.
     """
-)
+    per_user: dict[uuid.UUID, list[int]] = {}
+    for posting, delta in zip(postings, deltas, strict=True):
+        row = per_user.setdefault(uuid.UUID(posting.user_id), [0, 0, 0, 0])
+        row[0] += delta.balance
+        row[1] += delta.lifetime_earned
+        row[2] += delta.lifetime_spent
+        row[3] += delta.carbon_g
+    legs = [(n, p, i, leg) for n, p in enumerate(postings, start=1) for i, leg in enumerate(p.legs, start=1)]
+    system_codes = sorted({leg.account for p in postings for leg in p.legs if leg.account != CITIZEN})
+    return {
+        "count": len(postings),
+        "created_by": created_by,
+        "now": now,
+        "p_user": [uuid.UUID(p.user_id) for p in postings],
+        "p_kind": [str(p.kind) for p in postings],
+        "p_posted_at": [p.posted_at for p in postings],
+        "p_carbon": [p.carbon_g for p in postings],
+        "p_scenario": [p.scenario for p in postings],
+        "p_activity": [_uuid_or_none(p.activity_id) for p in postings],
+        "p_campaign": [_uuid_or_none(p.campaign_id) for p in postings],
+        "p_reverses": [p.reverses_posting_id for p in postings],
+        "p_memo": [p.memo for p in postings],
+        "p_digest": [p.digest() for p in postings],
+        "e_posting": [n for n, _, _, _ in legs],
+        "e_user": [uuid.UUID(p.user_id) for _, p, _, _ in legs],
+        "e_leg": [i for _, _, i, _ in legs],
+        "e_account": [leg.account for _, _, _, leg in legs],
+        "e_kind": [str(p.kind) for _, p, _, _ in legs],
+        "e_points": [leg.points for _, _, _, leg in legs],
+        "e_carbon": [p.carbon_g if leg.account == CITIZEN else 0 for _, p, _, leg in legs],
+        "e_scenario": [p.scenario for _, p, _, _ in legs],
+        "e_activity": [_uuid_or_none(p.activity_id) for _, p, _, _ in legs],
+        "e_campaign": [_uuid_or_none(p.campaign_id) for _, p, _, _ in legs],
+        "e_reverses": [leg.reverses_entry_id for _, _, _, leg in legs],
+        "e_posted_at": [p.posted_at for _, p, _, _ in legs],
+        "s_code": system_codes,
+        "s_kind": [str(system_account_kind(c)) for c in system_codes],
+        "a_user": list(per_user),
+        "a_balance": [v[0] for v in per_user.values()],
+        "a_earned": [v[1] for v in per_user.values()],
+        "a_spent": [v[2] for v in per_user.values()],
+        "a_carbon": [v[3] for v in per_user.values()],
+        "a_version": [expected_versions[u] for u in per_user] if expected_versions is not None else [None] * len(per_user),
+        "a_count": len(per_user),
+        "strict": expected_versions is not None,
+    }
+
+
+def posted_ids(rows: Sequence[Any], params: Mapping[str, Any]) -> list[PostedIds]:
+    """What LEDGER_RESULT returned; an UnknownAccount when a citizen had no account row."""
+    if rows and rows[0][4] != params["a_count"]:
+        raise UnknownAccount(", ".join(str(u) for u in params["a_user"]))
+    return [PostedIds(posting_id=row[1], citizen_entry_id=row[2], balance_after=row[3]) for row in rows]
 
 
 async def insert_postings(
@@ -99,64 +178,11 @@ async def insert_postings(
     created_by: str | None,
     now: datetime,
 ) -> list[PostedIds]:
-    """Write postings, their entries and the citizens' account rows in one statement.
-
-    `deltas[i]` is what `postings[i]` does to its citizen's account row; several
-    postings of one citizen are summed into one row update. The caller holds (or
-    is about to take) the citizens' rows; an unknown citizen is an UnknownAccount.
-    """
+    """Write postings, their entries and the citizens' account rows in one statement."""
     if not postings:
         return []
-    per_user: dict[str, list[int]] = {}
-    for posting, delta in zip(postings, deltas, strict=True):
-        row = per_user.setdefault(posting.user_id, [0, 0, 0, 0])
-        row[0] += delta.balance
-        row[1] += delta.lifetime_earned
-        row[2] += delta.lifetime_spent
-        row[3] += delta.carbon_g
-    legs = [(n, p, i, leg) for n, p in enumerate(postings, start=1) for i, leg in enumerate(p.legs, start=1)]
-    system_codes = sorted({leg.account for p in postings for leg in p.legs if leg.account != CITIZEN})
-    rows = await raw.fetch(
-        session,
-        _INSERT_POSTINGS,
-        {
-            "count": len(postings),
-            "created_by": created_by,
-            "now": now,
-            "p_user": [uuid.UUID(p.user_id) for p in postings],
-            "p_kind": [str(p.kind) for p in postings],
-            "p_posted_at": [p.posted_at for p in postings],
-            "p_carbon": [p.carbon_g for p in postings],
-            "p_scenario": [p.scenario for p in postings],
-            "p_activity": [_uuid_or_none(p.activity_id) for p in postings],
-            "p_campaign": [_uuid_or_none(p.campaign_id) for p in postings],
-            "p_reverses": [p.reverses_posting_id for p in postings],
-            "p_memo": [p.memo for p in postings],
-            "p_digest": [p.digest() for p in postings],
-            "e_posting": [n for n, _, _, _ in legs],
-            "e_user": [uuid.UUID(p.user_id) for _, p, _, _ in legs],
-            "e_leg": [i for _, _, i, _ in legs],
-            "e_account": [leg.account for _, _, _, leg in legs],
-            "e_kind": [str(p.kind) for _, p, _, _ in legs],
-            "e_points": [leg.points for _, _, _, leg in legs],
-            "e_carbon": [p.carbon_g if leg.account == CITIZEN else 0 for _, p, _, leg in legs],
-            "e_scenario": [p.scenario for _, p, _, _ in legs],
-            "e_activity": [_uuid_or_none(p.activity_id) for _, p, _, _ in legs],
-            "e_campaign": [_uuid_or_none(p.campaign_id) for _, p, _, _ in legs],
-            "e_reverses": [leg.reverses_entry_id for _, _, _, leg in legs],
-            "e_posted_at": [p.posted_at for _, p, _, _ in legs],
-            "s_code": system_codes,
-            "s_kind": [str(system_account_kind(c)) for c in system_codes],
-            "a_user": [uuid.UUID(u) for u in per_user],
-            "a_balance": [v[0] for v in per_user.values()],
-            "a_earned": [v[1] for v in per_user.values()],
-            "a_spent": [v[2] for v in per_user.values()],
-            "a_carbon": [v[3] for v in per_user.values()],
-        },
-    )
-    if rows[0][3] != len(per_user):
-        raise UnknownAccount(", ".join(per_user))
-    return [PostedIds(posting_id=row[1], citizen_entry_id=row[2], balance_after=row[4]) for row in rows]
+    params = ledger_params(postings, deltas, created_by=created_by, now=now)
+    return posted_ids(await raw.fetch(session, _INSERT_POSTINGS, params), params)
 
 
 async def insert_posting(session: AsyncSession, posting: Posting, delta: AccountDelta, *, created_by: str | None) -> PostedIds:

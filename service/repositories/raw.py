@@ -61,3 +61,12 @@ async def fetchrow(session: AsyncSession, sql: Sql, params: Mapping[str, Any]) -
 
 async def execute(session: AsyncSession, sql: Sql, params: Mapping[str, Any]) -> None:
     await (await driver(session)).execute(sql.text, *sql.args(params))
+
+
+async def connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection of the session, as it is: in the session's transaction if one
+    was begun, else in autocommit (each statement its own transaction)."""
+    connection = await session.connection()
+    adapted: Any = (await connection.get_raw_connection()).dbapi_connection
+    raw: asyncpg.Connection = adapted._connection
+    return raw

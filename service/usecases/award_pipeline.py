@@ -1,11 +1,21 @@
 """The award pipeline (architecture.md): one path for every scenario and every batch size.
 
-accept (the routers) → replay check → load context under the citizens' locks →
-evaluate (domain, pure) → commit everything in one transaction → after commit.
+accept (the routers) → replay check and context → evaluate (domain, pure) →
+write everything in one statement → after commit.
+
+Concurrency: an attempt is first optimistic. It reads the context (with the
+citizens' account versions) in one statement and writes in one statement that
+only succeeds if every credited account is still at the version read; two
+round trips, no lock held across them. A stale write, or a partner key or
+fingerprint that a concurrent request took first, fails that one statement
+(nothing half-written) and the batch is evaluated again. After
+OPTIMISTIC_ATTEMPTS the pipeline stops hoping and locks the citizens first, so
+even a citizen under heavy concurrent reporting gets exact caps and progress.
 
 A single post is a batch of one: the same code, the same guarantees.
 """
 
+import functools
 import json
 import logging
 import uuid
@@ -14,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import ledger
@@ -26,11 +36,12 @@ from service.deps import after_commit
 from service.observability import LEDGER_POSTINGS
 from service.problems import ProblemError
 from service.repositories import activities as repo
-from service.repositories import ledger as ledger_repo
+from service.repositories import raw
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
+OPTIMISTIC_ATTEMPTS = 2
+MAX_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class Outcome:
     replayed: bool = False
     problem: ProblemError | None = None
     activity_id: uuid.UUID | None = None
+    postings: int = 0
 
     def json(self) -> dict[str, Any]:
         return json.loads(self.body) if self.body else {}
@@ -102,20 +114,32 @@ def _unknown_member(detail: str) -> ProblemError:
 async def award_reports(
     session: AsyncSession, reports: Sequence[Report], *, methodologies: Sequence[Methodology], now: datetime
 ) -> list[Outcome]:
-    """Evaluate and record `reports` (all from one partner, or all from the app), one outcome each, in order.
-
-    A concurrent request that wins a partner key first makes this transaction
-    fail on the key's unique index; it is then rolled back and run again, and
-    the second run finds the winner's answer.
-    """
+    """Evaluate and record `reports` (all from one partner, or all from the app), one outcome each, in order."""
+    conn = await raw.connection(session)
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        optimistic = attempt <= OPTIMISTIC_ATTEMPTS
         try:
-            return await _award_once(session, reports, methodologies, now)
-        except IntegrityError:
-            await session.rollback()
+            if conn.is_in_transaction():
+                # inside the caller's transaction: a savepoint, so a failed attempt undoes only itself
+                async with conn.transaction():
+                    outcomes = await _attempt(conn, reports, methodologies, now, optimistic=optimistic)
+            elif optimistic:
+                # autocommit: the one write statement is the transaction
+                outcomes = await _attempt(conn, reports, methodologies, now, optimistic=True)
+            else:
+                async with conn.transaction():
+                    outcomes = await _attempt(conn, reports, methodologies, now, optimistic=False)
+        except (asyncpg.SerializationError, asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as exc:
             if attempt == MAX_ATTEMPTS:
                 raise
-            log.info("award batch lost a race on a partner key; retrying", extra={"attempt": attempt})
+            log.info(
+                "award attempt met a concurrent award; evaluating again", extra={"attempt": attempt, "why": type(exc).__name__}
+            )
+            continue
+        postings = sum(o.postings for o in outcomes)
+        if postings:
+            after_commit(session, functools.partial(LEDGER_POSTINGS.labels("award").inc, postings))
+        return outcomes
     raise AssertionError("unreachable")
 
 
@@ -125,8 +149,13 @@ def _replay_or_conflict(stored: repo.StoredKey, request_hash: str | None) -> Out
     return Outcome(stored.status_code, body=stored.response, replayed=True)
 
 
-async def _award_once(
-    session: AsyncSession, reports: Sequence[Report], methodologies: Sequence[Methodology], now: datetime
+async def _attempt(
+    conn: asyncpg.Connection,
+    reports: Sequence[Report],
+    methodologies: Sequence[Methodology],
+    now: datetime,
+    *,
+    optimistic: bool,
 ) -> list[Outcome]:
     outcomes: dict[int, Outcome] = {}
     partner_ids = {r.partner_id for r in reports}
@@ -137,24 +166,23 @@ async def _award_once(
     # 1. who: member references → citizens
     pending = [_Pending(i, r) for i, r in enumerate(reports)]
     refs = [p.report.member_ref for p in pending if p.report.member_ref is not None]
-    resolved = await repo.resolve_member_refs(session, partner_id, refs) if refs and partner_id else {}
+    resolved = await repo.resolve_member_refs(conn, partner_id, refs) if refs and partner_id else {}
     for p in pending:
         p.user_id = resolved.get(p.report.member_ref) if p.report.member_ref is not None else p.report.user_id
         if p.user_id is None:
             outcomes[p.index] = Outcome(404, problem=_unknown_member("no citizen has bound that member reference"))
     pending = [p for p in pending if p.user_id is not None]
 
-    # 2. lock the citizens: from here on, nobody else awards them until this commits
-    found = await repo.lock_citizens(session, [p.user_id for p in pending if p.user_id])
-    for p in pending:
-        if p.user_id not in found:
-            outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
-    pending = [p for p in pending if p.user_id in found]
+    # 2. pessimistically: lock the citizens, so nobody else awards them until this commits
+    users = [p.user_id for p in pending if p.user_id]
+    if not optimistic:
+        await repo.lock_citizens(conn, users)
 
-    # 3. replay check and context, read under the locks: answered keys, usage, fingerprints, steps
+    # 3. replay check and context in one snapshot: accounts, answered keys, usage, fingerprints, steps
     day_of = {p.index: _day(p.report.activity) for p in pending}
     ctx = await repo.award_context(
-        session,
+        conn,
+        users=users,
         partner_id=partner_id,
         external_ids=[p.report.external_id for p in pending if p.report.external_id],
         usage_keys=sorted({(p.user_id, day_of[p.index], p.report.activity.family) for p in pending if p.user_id}),
@@ -165,6 +193,9 @@ async def _award_once(
     )
     still = []
     for p in pending:
+        if p.user_id not in ctx.versions:
+            outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
+            continue
         stored = ctx.keys.get(p.report.external_id or "")
         if stored is None:
             still.append(p)
@@ -246,22 +277,22 @@ async def _award_once(
         if r.partner_id is not None and r.external_id is not None and r.request_hash is not None:
             write.keys.append(repo.KeyRow(r.partner_id, r.external_id, p.user_id, p.activity_id, r.request_hash, 201, answer))
 
-    # 6. commit (by the caller's session): postings, balances, activities, keys, usage, lots — or nothing
-    ids = await ledger_repo.insert_postings(
-        session,
-        postings,
-        [ledger.account_delta(pg.kind, pg.citizen_points, pg.carbon_g) for pg in postings],
-        created_by=f"partner:{partner_id}" if partner_id else "citizen",
-        now=now,
-    )
-    for posting, posted, owner in zip(postings, ids, posting_owner, strict=True):
+    # 6. write: postings, balances, activities, keys, usage, lots, in one statement — or nothing
+    for n, (posting, owner) in enumerate(zip(postings, posting_owner, strict=True), start=1):
         assert owner.user_id is not None
-        write.lots.append(repo.LotRow(owner.user_id, posted.posting_id, now, lot_expiry(now), posting.citizen_points))
+        write.lots.append(repo.LotRow(owner.user_id, n, now, lot_expiry(now), posting.citizen_points))
+        outcomes[owner.index].postings += 1
     if write.activities:
-        await repo.write(session, write)
-    if postings:
-        count = len(postings)
-        after_commit(session, lambda: LEDGER_POSTINGS.labels("award").inc(count))
+        touched = {uuid.UUID(pg.user_id) for pg in postings}
+        await repo.write(
+            conn,
+            write,
+            postings,
+            [ledger.account_delta(pg.kind, pg.citizen_points, pg.carbon_g) for pg in postings],
+            created_by=f"partner:{partner_id}" if partner_id else "citizen",
+            now=now,
+            expected_versions={u: ctx.versions[u] for u in touched} if optimistic else None,
+        )
 
     # in-batch twins answer exactly as the first of them
     for index, outcome in outcomes.items():
