@@ -31,11 +31,13 @@ class StoredKey:
 
 
 _MEMBER_REFS = Sql.of("SELECT ref, user_id FROM identities WHERE partner_id = :p AND ref = ANY(CAST(:refs AS text[]))")
-_LOCK = Sql.of(
+_CAN_EARN = (
     "SELECT a.user_id FROM citizen_accounts a JOIN users u ON u.id = a.user_id "
     "WHERE a.user_id = ANY(CAST(:ids AS uuid[])) AND u.erased_at IS NULL "
-    "ORDER BY a.user_id FOR UPDATE OF a"
 )
+_EXISTING = Sql.of(_CAN_EARN)
+_LOCK = Sql.of(_CAN_EARN + "ORDER BY a.user_id FOR UPDATE OF a")
+_LOCK_AVAILABLE = Sql.of(_CAN_EARN + "ORDER BY a.user_id FOR UPDATE OF a SKIP LOCKED")
 
 
 async def resolve_member_refs(conn: asyncpg.Connection, partner_id: uuid.UUID, refs: Sequence[str]) -> dict[str, uuid.UUID]:
@@ -45,10 +47,23 @@ async def resolve_member_refs(conn: asyncpg.Connection, partner_id: uuid.UUID, r
     return {r["ref"]: r["user_id"] for r in rows}
 
 
-async def lock_citizens(conn: asyncpg.Connection, user_ids: Sequence[uuid.UUID]) -> None:
-    """Hold the citizens' account rows until commit, in a fixed order (no deadlocks): the
-    pessimistic way, for awards that keep meeting concurrent awards of the same citizens."""
-    await conn.fetch(_LOCK.text, *_LOCK.args({"ids": sorted(set(user_ids))}))
+async def _users(conn: asyncpg.Connection, sql: Sql, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    return {r["user_id"] for r in await conn.fetch(sql.text, *sql.args({"ids": sorted(set(user_ids))}))}
+
+
+async def existing_citizens(conn: asyncpg.Connection, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """The citizens that can earn: they exist and are not erased."""
+    return await _users(conn, _EXISTING, user_ids)
+
+
+async def lock_citizens(conn: asyncpg.Connection, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Hold the citizens' account rows until commit, waiting for them, in a fixed order (no deadlocks)."""
+    return await _users(conn, _LOCK, user_ids)
+
+
+async def lock_available_citizens(conn: asyncpg.Connection, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Hold those of the citizens' rows that no other transaction holds, without waiting."""
+    return await _users(conn, _LOCK_AVAILABLE, user_ids)
 
 
 @dataclass

@@ -11,6 +11,8 @@ fingerprint that a concurrent request took first, fails that one statement
 (nothing half-written) and the batch is evaluated again. After
 OPTIMISTIC_ATTEMPTS the pipeline stops hoping and locks the citizens first, so
 even a citizen under heavy concurrent reporting gets exact caps and progress.
+Batches over many citizens go in rounds instead (see `_in_rounds`): optimism
+would fail whenever two batches share one citizen.
 
 A single post is a batch of one: the same code, the same guarantees.
 """
@@ -19,10 +21,10 @@ import functools
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 OPTIMISTIC_ATTEMPTS = 2
 MAX_ATTEMPTS = 4
+_TWIN = -1  # an outcome to be copied from an earlier item of the same batch
 
 
 @dataclass(frozen=True)
@@ -116,31 +119,106 @@ async def award_reports(
 ) -> list[Outcome]:
     """Evaluate and record `reports` (all from one partner, or all from the app), one outcome each, in order."""
     conn = await raw.connection(session)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        optimistic = attempt <= OPTIMISTIC_ATTEMPTS
+    outcomes: dict[int, Outcome] = {}
+    pending = await _resolve(conn, reports, outcomes)
+    run = functools.partial(_evaluate_and_write, conn, outcomes, methodologies, now)
+    if conn.is_in_transaction():
+        # the caller's transaction holds what it wrote before: one locked attempt in a savepoint
+        await _retrying(lambda: _locked(conn, pending, run))
+    elif len({p.user_id for p in pending}) <= 1:
+        await _optimistically(conn, pending, run)
+    else:
+        await _in_rounds(conn, pending, outcomes, run)
+    for index, outcome in outcomes.items():  # in-batch twins answer exactly as the first of them
+        if outcome.status_code == _TWIN:
+            first = next(o for o in outcomes.values() if o.activity_id == outcome.activity_id and o.status_code == 201)
+            outcomes[index] = Outcome(201, body=first.body, replayed=True, activity_id=outcome.activity_id)
+    postings = sum(o.postings for o in outcomes.values())
+    if postings:
+        after_commit(session, functools.partial(LEDGER_POSTINGS.labels("award").inc, postings))
+    return [outcomes[i] for i in range(len(reports))]
+
+
+T = TypeVar("T")
+_RACES = (asyncpg.SerializationError, asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError)
+Run = Callable[[list["_Pending"], bool], Awaitable[None]]
+
+
+async def _retrying(attempt: Callable[[], Awaitable[T]], tries: int = MAX_ATTEMPTS) -> T:
+    """Run `attempt` again when it lost a race to a concurrent award (it wrote nothing then)."""
+    for n in range(1, tries + 1):
         try:
-            if conn.is_in_transaction():
-                # inside the caller's transaction: a savepoint, so a failed attempt undoes only itself
-                async with conn.transaction():
-                    outcomes = await _attempt(conn, reports, methodologies, now, optimistic=optimistic)
-            elif optimistic:
-                # autocommit: the one write statement is the transaction
-                outcomes = await _attempt(conn, reports, methodologies, now, optimistic=True)
-            else:
-                async with conn.transaction():
-                    outcomes = await _attempt(conn, reports, methodologies, now, optimistic=False)
-        except (asyncpg.SerializationError, asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as exc:
-            if attempt == MAX_ATTEMPTS:
+            return await attempt()
+        except _RACES as exc:
+            if n == tries:
                 raise
-            log.info(
-                "award attempt met a concurrent award; evaluating again", extra={"attempt": attempt, "why": type(exc).__name__}
-            )
-            continue
-        postings = sum(o.postings for o in outcomes)
-        if postings:
-            after_commit(session, functools.partial(LEDGER_POSTINGS.labels("award").inc, postings))
-        return outcomes
+            log.info("award attempt met a concurrent award; evaluating again", extra={"attempt": n, "why": type(exc).__name__})
     raise AssertionError("unreachable")
+
+
+async def _locked(conn: asyncpg.Connection, pending: list["_Pending"], run: Run) -> None:
+    """Pessimistic: hold the citizens' rows (in a fixed order, so no deadlock) while reading and writing.
+    Inside a caller's transaction this is a savepoint: a lost race undoes only this attempt."""
+    async with conn.transaction():
+        await repo.lock_citizens(conn, [p.user_id for p in pending if p.user_id])
+        await run(pending, False)
+
+
+async def _optimistically(conn: asyncpg.Connection, pending: list["_Pending"], run: Run) -> None:
+    """One citizen: read, evaluate, write-if-unchanged (two round trips, no lock held between);
+    after OPTIMISTIC_ATTEMPTS stale tries, take the lock."""
+    for _ in range(OPTIMISTIC_ATTEMPTS):
+        try:
+            return await run(pending, True)  # autocommit: the one write statement is the transaction
+        except _RACES:
+            continue
+    await _retrying(lambda: _locked(conn, pending, run))
+
+
+async def _in_rounds(conn: asyncpg.Connection, pending: list["_Pending"], outcomes: dict[int, "Outcome"], run: Run) -> None:
+    """Many citizens (a batch, an import chunk): each round locks the citizens no concurrent award
+    holds (SKIP LOCKED) and commits their items; a round that finds all taken waits for one.
+    A round never waits while holding locks, so two batches never deadlock, and batches that
+    share a few citizens still run side by side. Every item is idempotent on its own, so
+    committing a batch in rounds changes no answer."""
+    existing = await repo.existing_citizens(conn, [p.user_id for p in pending if p.user_id])
+    for p in pending:
+        if p.user_id not in existing:
+            outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
+    remaining = [p for p in pending if p.user_id in existing]
+    while remaining:
+        got = await _retrying(functools.partial(_round, conn, remaining, run))
+        if not got:  # erased since we looked: nobody earns for an account that no longer exists
+            first = min(p.user_id for p in remaining if p.user_id)
+            got = {first}
+            for p in remaining:
+                if p.user_id == first:
+                    outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
+        remaining = [p for p in remaining if p.user_id not in got]
+
+
+async def _round(conn: asyncpg.Connection, remaining: list["_Pending"], run: Run) -> set[uuid.UUID]:
+    async with conn.transaction():
+        users = sorted({p.user_id for p in remaining if p.user_id})
+        got = await repo.lock_available_citizens(conn, users) or await repo.lock_citizens(conn, users[:1])
+        await run([p for p in remaining if p.user_id in got], False)
+    return got
+
+
+async def _resolve(conn: asyncpg.Connection, reports: Sequence[Report], outcomes: dict[int, "Outcome"]) -> list["_Pending"]:
+    """Who: member references → citizens; an unknown reference is 404 unknown_member."""
+    partner_ids = {r.partner_id for r in reports}
+    if len(partner_ids) > 1:
+        raise ValueError("a batch comes from one reporter")
+    partner_id = next(iter(partner_ids), None)
+    pending = [_Pending(i, r) for i, r in enumerate(reports)]
+    refs = [p.report.member_ref for p in pending if p.report.member_ref is not None]
+    resolved = await repo.resolve_member_refs(conn, partner_id, refs) if refs and partner_id else {}
+    for p in pending:
+        p.user_id = resolved.get(p.report.member_ref) if p.report.member_ref is not None else p.report.user_id
+        if p.user_id is None:
+            outcomes[p.index] = Outcome(404, problem=_unknown_member("no citizen has bound that member reference"))
+    return [p for p in pending if p.user_id is not None]
 
 
 def _replay_or_conflict(stored: repo.StoredKey, request_hash: str | None) -> Outcome:
@@ -149,36 +227,21 @@ def _replay_or_conflict(stored: repo.StoredKey, request_hash: str | None) -> Out
     return Outcome(stored.status_code, body=stored.response, replayed=True)
 
 
-async def _attempt(
+async def _evaluate_and_write(
     conn: asyncpg.Connection,
-    reports: Sequence[Report],
+    outcomes: dict[int, Outcome],
     methodologies: Sequence[Methodology],
     now: datetime,
-    *,
+    pending: list[_Pending],
     optimistic: bool,
-) -> list[Outcome]:
-    outcomes: dict[int, Outcome] = {}
-    partner_ids = {r.partner_id for r in reports}
-    if len(partner_ids) > 1:
-        raise ValueError("a batch comes from one reporter")
-    partner_id = next(iter(partner_ids), None)
-
-    # 1. who: member references → citizens
-    pending = [_Pending(i, r) for i, r in enumerate(reports)]
-    refs = [p.report.member_ref for p in pending if p.report.member_ref is not None]
-    resolved = await repo.resolve_member_refs(conn, partner_id, refs) if refs and partner_id else {}
-    for p in pending:
-        p.user_id = resolved.get(p.report.member_ref) if p.report.member_ref is not None else p.report.user_id
-        if p.user_id is None:
-            outcomes[p.index] = Outcome(404, problem=_unknown_member("no citizen has bound that member reference"))
-    pending = [p for p in pending if p.user_id is not None]
-
-    # 2. pessimistically: lock the citizens, so nobody else awards them until this commits
+) -> None:
+    """Read the context, evaluate each report in order, write everything in one statement.
+    Optimistic: the write checks that the credited accounts did not move since the read."""
+    if not pending:
+        return
+    partner_id = pending[0].report.partner_id
     users = [p.user_id for p in pending if p.user_id]
-    if not optimistic:
-        await repo.lock_citizens(conn, users)
-
-    # 3. replay check and context in one snapshot: accounts, answered keys, usage, fingerprints, steps
+    # the replay check and the context, in one snapshot: accounts, answered keys, usage, fingerprints, steps
     day_of = {p.index: _day(p.report.activity) for p in pending}
     ctx = await repo.award_context(
         conn,
@@ -204,7 +267,7 @@ async def _attempt(
     pending = still
     used, seen_fps, steps = ctx.usage, ctx.fingerprints, ctx.steps
 
-    # 5. evaluate, in order, each seeing what the earlier ones of the batch used
+    # evaluate, in order, each seeing what the earlier ones of the batch used
     write = repo.AwardWrite(activities=[], keys=[], fingerprints=[], usage={}, steps={}, lots=[])
     postings: list[ledger.Posting] = []
     posting_owner: list[_Pending] = []
@@ -277,7 +340,7 @@ async def _attempt(
         if r.partner_id is not None and r.external_id is not None and r.request_hash is not None:
             write.keys.append(repo.KeyRow(r.partner_id, r.external_id, p.user_id, p.activity_id, r.request_hash, 201, answer))
 
-    # 6. write: postings, balances, activities, keys, usage, lots, in one statement — or nothing
+    # write: postings, balances, activities, keys, usage, lots, in one statement — or nothing
     for n, (posting, owner) in enumerate(zip(postings, posting_owner, strict=True), start=1):
         assert owner.user_id is not None
         write.lots.append(repo.LotRow(owner.user_id, n, now, lot_expiry(now), posting.citizen_points))
@@ -293,13 +356,6 @@ async def _attempt(
             now=now,
             expected_versions={u: ctx.versions[u] for u in touched} if optimistic else None,
         )
-
-    # in-batch twins answer exactly as the first of them
-    for index, outcome in outcomes.items():
-        if outcome.status_code == -1:
-            first = next(o for o in outcomes.values() if o.activity_id == outcome.activity_id and o.status_code == 201)
-            outcomes[index] = Outcome(201, body=first.body, replayed=True, activity_id=outcome.activity_id)
-    return [outcomes[i] for i in range(len(reports))]
 
 
 def _day(activity: Activity) -> date:
