@@ -28,8 +28,9 @@ class Implausible:
 
 
 def _fmt(value: Fraction, places: int = 3) -> str:
+    """A non-negative quantity with `places` decimals, rounded half up (integer arithmetic only)."""
     quantum = 10**places
-    scaled = round(value * quantum)
+    scaled = (2 * value.numerator * quantum + value.denominator) // (2 * value.denominator)
     return f"{scaled // quantum}.{scaled % quantum:0{places}d}"
 
 

@@ -53,13 +53,15 @@ REDEMPTION_ACCOUNT = str(SystemAccountKind.REDEMPTION)
 EXPIRY_ACCOUNT = str(SystemAccountKind.EXPIRY)
 
 
+_KINDS = {str(kind): kind for kind in SystemAccountKind}
+
+
 def system_account_kind(code: str) -> SystemAccountKind:
     """The kind of a system account from its code; rejects unknown codes."""
-    kind = code.split(":", 1)[0]
-    try:
-        return SystemAccountKind(kind)
-    except ValueError:
-        raise InvalidPosting(f"unknown account {code!r}") from None
+    kind = _KINDS.get(code.split(":", 1)[0])
+    if kind is None:
+        raise InvalidPosting(f"unknown account {code!r}")
+    return kind
 
 
 @dataclass(frozen=True, slots=True)

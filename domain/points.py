@@ -46,6 +46,10 @@ def allocate(total: int, weights: list[Fraction]) -> list[int]:
     """
     if total < 0 or any(w < 0 for w in weights):
         raise ValueError("allocate splits non-negative amounts by non-negative weights")
+    if len(weights) == 1:  # most activities have one line: nothing to split
+        if total and weights[0] == 0:
+            raise ValueError("cannot split points across lines that all weigh nothing")
+        return [total]
     whole = sum(weights, Fraction(0))
     if whole == 0:
         if total:

@@ -48,7 +48,8 @@ async def resolve_member_refs(conn: asyncpg.Connection, partner_id: uuid.UUID, r
 
 
 async def _users(conn: asyncpg.Connection, sql: Sql, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    return {r["user_id"] for r in await conn.fetch(sql.text, *sql.args({"ids": sorted(set(user_ids))}))}
+    # the lock order is the statement's ORDER BY; the list needs none
+    return {r["user_id"] for r in await conn.fetch(sql.text, *sql.args({"ids": list(set(user_ids))}))}
 
 
 async def existing_citizens(conn: asyncpg.Connection, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -115,7 +116,7 @@ async def award_context(
     """The citizens' account versions, stored answers for the partner's keys, points used per
     day and cap family, credited fingerprints and counted steps."""
     params = {
-        "users": sorted(set(users)),
+        "users": list(set(users)),
         "partner": partner_id,
         "external_ids": list(external_ids),
         "u_user": [k[0] for k in usage_keys],

@@ -115,9 +115,10 @@ def ledger_params(
     postings of one citizen are summed into one row update. With
     `expected_versions`, every touched row must still be at its version.
     """
+    user_of = {u: uuid.UUID(u) for u in {p.user_id for p in postings}}  # parsing a UUID is not free
     per_user: dict[uuid.UUID, list[int]] = {}
     for posting, delta in zip(postings, deltas, strict=True):
-        row = per_user.setdefault(uuid.UUID(posting.user_id), [0, 0, 0, 0])
+        row = per_user.setdefault(user_of[posting.user_id], [0, 0, 0, 0])
         row[0] += delta.balance
         row[1] += delta.lifetime_earned
         row[2] += delta.lifetime_spent
@@ -128,7 +129,7 @@ def ledger_params(
         "count": len(postings),
         "created_by": created_by,
         "now": now,
-        "p_user": [uuid.UUID(p.user_id) for p in postings],
+        "p_user": [user_of[p.user_id] for p in postings],
         "p_kind": [str(p.kind) for p in postings],
         "p_posted_at": [p.posted_at for p in postings],
         "p_carbon": [p.carbon_g for p in postings],
@@ -139,7 +140,7 @@ def ledger_params(
         "p_memo": [p.memo for p in postings],
         "p_digest": [p.digest() for p in postings],
         "e_posting": [n for n, _, _, _ in legs],
-        "e_user": [uuid.UUID(p.user_id) for _, p, _, _ in legs],
+        "e_user": [user_of[p.user_id] for _, p, _, _ in legs],
         "e_leg": [i for _, _, i, _ in legs],
         "e_account": [leg.account for _, _, _, leg in legs],
         "e_kind": [str(p.kind) for _, p, _, _ in legs],

@@ -199,8 +199,8 @@ async def _in_rounds(conn: asyncpg.Connection, pending: list["_Pending"], outcom
 
 async def _round(conn: asyncpg.Connection, remaining: list["_Pending"], run: Run) -> set[uuid.UUID]:
     async with conn.transaction():
-        users = sorted({p.user_id for p in remaining if p.user_id})
-        got = await repo.lock_available_citizens(conn, users) or await repo.lock_citizens(conn, users[:1])
+        users = list({p.user_id for p in remaining if p.user_id})
+        got = await repo.lock_available_citizens(conn, users) or await repo.lock_citizens(conn, [min(users)])
         await run([p for p in remaining if p.user_id in got], False)
     return got
 
@@ -248,9 +248,9 @@ async def _evaluate_and_write(
         users=users,
         partner_id=partner_id,
         external_ids=[p.report.external_id for p in pending if p.report.external_id],
-        usage_keys=sorted({(p.user_id, day_of[p.index], p.report.activity.family) for p in pending if p.user_id}),
-        fingerprint_keys=sorted({(p.user_id, p.report.fingerprint) for p in pending if p.user_id and p.report.fingerprint}),
-        step_keys=sorted(
+        usage_keys=list({(p.user_id, day_of[p.index], p.report.activity.family) for p in pending if p.user_id}),
+        fingerprint_keys=list({(p.user_id, p.report.fingerprint) for p in pending if p.user_id and p.report.fingerprint}),
+        step_keys=list(
             {(p.user_id, day_of[p.index]) for p in pending if p.user_id and isinstance(p.report.activity, DailySteps)}
         ),
     )
