@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="TANPU_LOG_LEVEL")
     import_max_bytes: int = Field(default=1024**3, alias="TANPU_IMPORT_MAX_BYTES")
     import_lease_s: float = Field(default=60, gt=0, alias="TANPU_IMPORT_LEASE_S")
+    import_workers: int = Field(default=2, ge=1, le=16, alias="TANPU_IMPORT_WORKERS")
     run_jobs: bool = Field(default=True, alias="TANPU_RUN_JOBS")
     trust_forwarded_for: bool = Field(default=False, alias="TANPU_TRUST_FORWARDED_FOR")
 

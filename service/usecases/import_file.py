@@ -81,6 +81,7 @@ async def import_travel_file(
             clock=utcnow,
             lease=LEASE,
             progress=bar.advance if show_progress else None,
+            workers=2,
         )
         if show_progress:
             bar.close()

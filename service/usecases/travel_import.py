@@ -8,6 +8,7 @@ same transaction, so a killed import resumes where it stopped; every line is
 also idempotent on its external_id, so no line is ever awarded twice.
 """
 
+import asyncio
 import json
 import logging
 import uuid
@@ -189,26 +190,28 @@ async def process_chunk(
     now: datetime,
     lease: timedelta = timedelta(seconds=60),
 ) -> bool:
-    """Award the next chunk and record it done, in the session's one transaction. False when nothing is left.
-    Each chunk renews the worker's lease on the import."""
-    job = (
-        await session.execute(
-            text("SELECT chunks_done, chunks_total, status FROM imports WHERE id = :id FOR UPDATE"), {"id": import_id}
-        )
-    ).one()
-    if job.status in ("done", "failed", "receiving"):
-        return False
-    if job.chunks_done >= job.chunks_total:
-        await session.execute(
-            text("UPDATE imports SET status = 'done', finished_at = :now WHERE id = :id"), {"id": import_id, "now": now}
-        )
+    """Award a chunk nobody else is on and record it done, in the session's one transaction.
+    False when no chunk is left to take. Each chunk renews the lease on the import.
+
+    Several of these may run at once for one import (SKIP LOCKED hands each its own chunk);
+    they meet only on the import's counters, updated last, just before each commits."""
+    status = await session.scalar(text("SELECT status FROM imports WHERE id = :id"), {"id": import_id})
+    if status not in ("queued", "processing"):
         return False
     chunk = (
         await session.execute(
-            text("SELECT lines FROM import_chunks WHERE import_id = :id AND seq = :seq"),
-            {"id": import_id, "seq": job.chunks_done},
+            text("SELECT seq, lines FROM import_chunks WHERE import_id = :id ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"),
+            {"id": import_id},
         )
-    ).one()
+    ).first()
+    if chunk is None:
+        left = await session.scalar(text("SELECT count(*) FROM import_chunks WHERE import_id = :id"), {"id": import_id})
+        if left == 0:  # the last one is done (not merely taken by another worker)
+            await session.execute(
+                text("UPDATE imports SET status = 'done', finished_at = :now WHERE id = :id AND status <> 'done'"),
+                {"id": import_id, "now": now},
+            )
+        return False
     errors: list[dict[str, Any]] = []
     reports: list[Report] = []
     numbers: list[int] = []
@@ -253,7 +256,7 @@ async def process_chunk(
         },
     )
     await session.execute(
-        text("DELETE FROM import_chunks WHERE import_id = :id AND seq = :seq"), {"id": import_id, "seq": job.chunks_done}
+        text("DELETE FROM import_chunks WHERE import_id = :id AND seq = :seq"), {"id": import_id, "seq": chunk.seq}
     )
     return True
 
@@ -267,18 +270,24 @@ async def run(
     clock: Callable[[], datetime],
     lease: timedelta = timedelta(seconds=60),
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> None:
-    """Process chunks until the import is done (each chunk its own transaction)."""
-    while True:
-        async with sessionmaker() as session:
-            more = await process_chunk(
-                session, import_id, partner, methodologies=await methodologies(session), now=clock(), lease=lease
-            )
-            await commit(session)
-        if not more:
-            return
-        if progress is not None:
-            progress(1)
+    """Process chunks until none is left, `workers` at a time (each chunk its own transaction):
+    while one waits on PostgreSQL, another evaluates."""
+
+    async def worker() -> None:
+        while True:
+            async with sessionmaker() as session:
+                more = await process_chunk(
+                    session, import_id, partner, methodologies=await methodologies(session), now=clock(), lease=lease
+                )
+                await commit(session)
+            if not more:
+                return
+            if progress is not None:
+                progress(1)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
 
 
 async def claim_next(
