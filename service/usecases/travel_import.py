@@ -189,9 +189,15 @@ async def process_chunk(
     methodologies: Sequence[Methodology],
     now: datetime,
     lease: timedelta = timedelta(seconds=60),
+    award_session: AsyncSession | None = None,
 ) -> bool:
     """Award a chunk nobody else is on and record it done, in the session's one transaction.
     False when no chunk is left to take. Each chunk renews the lease on the import.
+
+    With `award_session` (a second connection, in autocommit) the awards commit in rounds
+    while `session` keeps the chunk: a crash between the two replays the chunk, and every
+    line replays its stored answer, so no line is awarded twice and the counts stay true.
+    Without it, the awards run inside `session`'s transaction, holding their citizens' locks.
 
     Several of these may run at once for one import (SKIP LOCKED hands each its own chunk);
     they meet only on the import's counters, updated last, just before each commits."""
@@ -226,7 +232,9 @@ async def process_chunk(
             reports.append(parsed)
             numbers.append(number)
     tally = {"awarded": 0, "capped": 0, "rejected": 0, "duplicate": 0}
-    for number, outcome in zip(numbers, await award_reports(session, reports, methodologies=methodologies, now=now), strict=True):
+    for number, outcome in zip(
+        numbers, await award_reports(award_session or session, reports, methodologies=methodologies, now=now), strict=True
+    ):
         if outcome.problem is not None:
             errors.append(_line_error(number, outcome.problem.code, outcome.problem.detail or outcome.problem.title))
         else:
@@ -277,10 +285,17 @@ async def run(
 
     async def worker() -> None:
         while True:
-            async with sessionmaker() as session:
+            async with sessionmaker() as session, sessionmaker() as awards:
                 more = await process_chunk(
-                    session, import_id, partner, methodologies=await methodologies(session), now=clock(), lease=lease
+                    session,
+                    import_id,
+                    partner,
+                    methodologies=await methodologies(session),
+                    now=clock(),
+                    lease=lease,
+                    award_session=awards,
                 )
+                await commit(awards)
                 await commit(session)
             if not more:
                 return
