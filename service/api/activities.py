@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
-from domain.activities import Dropoff, DropoffItem, Trip
+from domain.activities import Dropoff, DropoffItem
 from domain.idempotency import request_hash
-from service.api.schemas import ActivityOut, BatchOut, RecyclingIn, TravelBatchIn, TravelIn, UserRef
+from service.api.schemas import ActivityOut, BatchOut, RecyclingIn, TravelBatchIn, TravelIn
 from service.auth.deps import AnyPartner, PartnerPrincipal, partner_with_scope
 from service.clock import utcnow
 from service.deps import SessionDep
@@ -18,6 +18,7 @@ from service.idempotency import REPLAYED_HEADER
 from service.problems import ProblemError, problem_responses
 from service.repositories import activities as activities_repo
 from service.usecases.award_pipeline import Outcome, Report, award_reports
+from service.usecases.reports import travel_report
 
 router = APIRouter(prefix="/v1", tags=["partners"])
 
@@ -32,23 +33,6 @@ async def reporting_partner(request: Request, session: SessionDep, partner: Part
     if facts is None or not facts.active:
         raise ProblemError(401, "unauthorized", "this partner is disabled", headers={"WWW-Authenticate": "Bearer"})
     return facts
-
-
-def _user(ref: UserRef) -> dict[str, Any]:
-    return {"user_id": ref.user_id, "member_ref": ref.member_ref}
-
-
-def travel_report(item: TravelIn, partner: PartnerFacts) -> Report:
-    return Report(
-        activity=Trip(mode=item.mode, distance_m=item.distance_m, started_at=item.started_at, ended_at=item.ended_at),
-        region=partner.region,
-        measurements={"mode": item.mode, "distance_m": item.distance_m, "ended_at": item.ended_at.isoformat()},
-        partner_id=partner.id,
-        external_id=item.external_id,
-        request_hash=request_hash("POST", "travel", item.model_dump(mode="json")),
-        fingerprint=item.fingerprint,
-        **_user(item.user),
-    )
 
 
 def single_response(outcome: Outcome) -> Response:
@@ -142,7 +126,8 @@ async def report_dropoff(body: RecyclingIn, request: Request, session: SessionDe
         request_hash=request_hash("POST", "recycling", body.model_dump(mode="json")),
         fingerprint=body.fingerprint,
         station_id=station.id,
-        **_user(body.user),
+        user_id=body.user.user_id,
+        member_ref=body.user.member_ref,
     )
     [outcome] = await _award(request, session, [report])
     return single_response(outcome)

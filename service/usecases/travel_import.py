@@ -21,14 +21,13 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from domain.activities import Trip
-from domain.idempotency import request_hash
 from domain.methodology import Methodology
 from service.api.schemas import TravelIn
 from service.clock import utcnow
 from service.deps import commit
 from service.directory import PartnerFacts
 from service.usecases.award_pipeline import Report, award_reports
+from service.usecases.reports import travel_report
 
 log = logging.getLogger(__name__)
 
@@ -168,17 +167,7 @@ def _parse(number: int, line: str | None, partner: PartnerFacts) -> Report | dic
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "line"
         return _line_error(number, "validation_error", f"{where}: {first['msg']}")
-    return Report(
-        activity=Trip(mode=item.mode, distance_m=item.distance_m, started_at=item.started_at, ended_at=item.ended_at),
-        region=partner.region,
-        measurements={"mode": item.mode, "distance_m": item.distance_m, "ended_at": item.ended_at.isoformat()},
-        partner_id=partner.id,
-        external_id=item.external_id,
-        request_hash=request_hash("POST", "travel", item.model_dump(mode="json")),
-        fingerprint=item.fingerprint,
-        user_id=item.user.user_id,
-        member_ref=item.user.member_ref,
-    )
+    return travel_report(item, partner)
 
 
 async def process_chunk(
