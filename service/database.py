@@ -1,6 +1,10 @@
 """The async engine and sessions; one place decides how URLs become asyncpg URLs."""
 
+from typing import Any
+
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util.concurrency import await_
 
 
 def asyncpg_url(url: str) -> str:
@@ -15,7 +19,7 @@ def create_engine(url: str, *, pool_size: int = 32) -> AsyncEngine:
     # No pre-ping: it costs three round trips on every checkout. A connection the
     # server dropped fails its first statement instead, which answers 503 and is
     # discarded by the pool (quality.md R5: recover by itself).
-    return create_async_engine(
+    engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=pool_size // 2,
@@ -24,6 +28,18 @@ def create_engine(url: str, *, pool_size: int = 32) -> AsyncEngine:
         # asyncpg's statement timeout keeps a stuck database from hanging a request forever.
         connect_args={"command_timeout": 10, "server_settings": {"application_name": "tanpu"}},
     )
+    event.listen(engine.sync_engine, "checkout", _end_leaked_transaction)
+    return engine
+
+
+def _end_leaked_transaction(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+    """The award path drives asyncpg transactions itself (service/repositories/raw.py). If one
+    was left open behind SQLAlchemy's back (a request cancelled mid-award), end it before the
+    pool hands the connection out again."""
+    adapted = dbapi_connection
+    driver = getattr(adapted, "_connection", None)
+    if driver is not None and getattr(adapted, "_transaction", None) is None and driver.is_in_transaction():
+        await_(driver.execute("ROLLBACK"))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
