@@ -25,13 +25,15 @@ class EmbeddedServers:
             self._redis = None
 
 
-def start_postgres(data_dir: Path, database: str = "tanpu") -> tuple[str, Any]:
+def start_postgres(data_dir: Path, database: str = "tanpu", *, keep_running: bool = True) -> tuple[str, Any]:
+    """`keep_running`: leave the server up after this process (a fast next start); otherwise it
+    stops when the last process using it lets go of its handle (the tests)."""
     import pgserver  # imported here: a production image need not start it
 
     pg_dir = (data_dir / "pg").resolve()
     pg_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(  # type: ignore[attr-defined]
-        str(pg_dir), cleanup_mode=None
+        str(pg_dir), cleanup_mode=None if keep_running else "stop"
     )
     if not database.replace("_", "").isalnum():
         raise ValueError(f"unexpected database name {database!r}")

@@ -46,15 +46,18 @@ def _asyncpg_dsn(url: str) -> str:
 def server_urls() -> Iterator[tuple[str, str]]:
     db_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
-    redis_handle = None
+    redis_handle = pg_handle = None
     if db_url is None:
-        db_url, _ = start_postgres(REPO / ".tanpu" / "test", database="postgres")
+        # stopped when the last test run using it lets go: no server is left behind
+        db_url, pg_handle = start_postgres(REPO / ".tanpu" / "test", database="postgres", keep_running=False)
     if redis_url is None:
         tmp = tempfile.mkdtemp(prefix="tanpu-redis-")
         redis_url, redis_handle = start_redis(Path(tmp))
     yield db_url, redis_url
     if redis_handle is not None:
         redis_handle.shutdown()
+    if pg_handle is not None:
+        pg_handle.cleanup()
 
 
 @pytest.fixture(scope="session")
