@@ -201,45 +201,49 @@ _AWARD_CTES = """
         INSERT INTO activities (user_id, id, partner_id, external_id, scenario, family, status, reason, region,
                                 occurred_at, reported_at, carbon_g, points, bonus_points, methodology_id,
                                 fingerprint, station_id, measurements, breakdown)
-        SELECT * FROM unnest(
-            CAST(:act_user AS uuid[]), CAST(:act_id AS uuid[]), CAST(:act_partner AS uuid[]), CAST(:act_external AS text[]),
-            CAST(:act_scenario AS text[]), CAST(:act_family AS text[]), CAST(:act_status AS text[]),
-            CAST(:act_reason AS text[]), CAST(:act_region AS text[]), CAST(:act_occurred AS timestamptz[]),
-            CAST(:act_reported AS timestamptz[]), CAST(:act_carbon AS bigint[]), CAST(:act_points AS bigint[]),
-            CAST(:act_bonus AS bigint[]), CAST(:act_methodology AS text[]), CAST(:act_fingerprint AS text[]),
-            CAST(:act_station AS uuid[]), CAST(:act_measurements AS jsonb[]), CAST(:act_breakdown AS jsonb[]))
+        SELECT user_id, id, partner_id, external_id, scenario, family, status, reason, region,
+               occurred_at, reported_at, carbon_g, points, bonus_points, methodology_id,
+               fingerprint, station_id, measurements, breakdown
+        FROM json_to_recordset(CAST(:activities AS json))
+             AS t(user_id uuid, id uuid, partner_id uuid, external_id text, scenario text, family text, status text,
+                  reason text, region text, occurred_at timestamptz, reported_at timestamptz, carbon_g bigint,
+                  points bigint, bonus_points bigint, methodology_id text, fingerprint text, station_id uuid,
+                  measurements jsonb, breakdown jsonb)
     ), act_keys AS (
         INSERT INTO activity_keys (partner_id, external_id, user_id, activity_id, request_hash, status_code, response)
-        SELECT * FROM unnest(
-            CAST(:k_partner AS uuid[]), CAST(:k_external AS text[]), CAST(:k_user AS uuid[]), CAST(:k_activity AS uuid[]),
-            CAST(:k_hash AS text[]), CAST(:k_status AS int[]), CAST(:k_response AS text[]))
+        SELECT * FROM json_to_recordset(CAST(:keys AS json))
+             AS t(partner_id uuid, external_id text, user_id uuid, activity_id uuid, request_hash text,
+                  status_code int, response text)
     ), act_fps AS (
         INSERT INTO fingerprints (user_id, fingerprint, activity_id, partner_id)
-        SELECT * FROM unnest(CAST(:f_user AS uuid[]), CAST(:f_fp AS text[]), CAST(:f_activity AS uuid[]),
-                             CAST(:f_partner AS uuid[]))
+        SELECT * FROM json_to_recordset(CAST(:fingerprints AS json))
+             AS t(user_id uuid, fingerprint text, activity_id uuid, partner_id uuid)
     ), act_usage AS (
         INSERT INTO daily_usage (user_id, day, family, points)
-        SELECT * FROM unnest(CAST(:u_user AS uuid[]), CAST(:u_day AS date[]), CAST(:u_family AS text[]),
-                             CAST(:u_points AS bigint[]))
+        SELECT * FROM json_to_recordset(CAST(:usage AS json)) AS t(user_id uuid, day date, family text, points bigint)
         ON CONFLICT (user_id, day, family) DO UPDATE SET points = daily_usage.points + EXCLUDED.points
     ), act_steps AS (
         INSERT INTO daily_steps (user_id, day, steps)
-        SELECT * FROM unnest(CAST(:st_user AS uuid[]), CAST(:st_day AS date[]), CAST(:st_steps AS int[]))
+        SELECT * FROM json_to_recordset(CAST(:steps AS json)) AS t(user_id uuid, day date, steps int)
         ON CONFLICT (user_id, day) DO UPDATE SET steps = GREATEST(daily_steps.steps, EXCLUDED.steps)
     ), act_lots AS (
         INSERT INTO expiry_lots (user_id, posting_id, earned_at, expires_at, points, remaining)
         SELECT t.user_id, ids.id, t.earned_at, t.expires_at, t.points, t.points
-        FROM unnest(CAST(:l_user AS uuid[]), CAST(:l_posting AS int[]), CAST(:l_earned AS timestamptz[]),
-                    CAST(:l_expires AS timestamptz[]), CAST(:l_points AS bigint[]))
-             AS t(user_id, posting_n, earned_at, expires_at, points)
-        JOIN ids ON ids.n = t.posting_n
+        FROM json_to_recordset(CAST(:lots AS json))
+             AS t(user_id uuid, n int, earned_at timestamptz, expires_at timestamptz, points bigint)
+        JOIN ids ON ids.n = t.n
     )"""
 
 _WRITE = Sql.of("WITH " + ledger.LEDGER_CTES + _AWARD_CTES + ledger.LEDGER_RESULT)
 
 
-def _json(value: dict[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _dumps(rows: list[dict[str, Any]]) -> str:
+    # One JSON document per table: far cheaper to encode than an array per column.
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def _str(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 async def write(
@@ -257,51 +261,70 @@ async def write(
     With `expected_versions` the statement fails with serialization_failure when any
     citizen it credits has changed since those versions were read.
     """
-    acts = w.activities
     params = ledger.ledger_params(postings, deltas, created_by=created_by, now=now, expected_versions=expected_versions)
     params |= {
-        "act_user": [a.user_id for a in acts],
-        "act_id": [a.id for a in acts],
-        "act_partner": [a.partner_id for a in acts],
-        "act_external": [a.external_id for a in acts],
-        "act_scenario": [a.scenario for a in acts],
-        "act_family": [a.family for a in acts],
-        "act_status": [a.status for a in acts],
-        "act_reason": [a.reason for a in acts],
-        "act_region": [a.region for a in acts],
-        "act_occurred": [a.occurred_at for a in acts],
-        "act_reported": [a.reported_at for a in acts],
-        "act_carbon": [a.carbon_g for a in acts],
-        "act_points": [a.points for a in acts],
-        "act_bonus": [a.bonus_points for a in acts],
-        "act_methodology": [a.methodology_id for a in acts],
-        "act_fingerprint": [a.fingerprint for a in acts],
-        "act_station": [a.station_id for a in acts],
-        "act_measurements": [_json(a.measurements) for a in acts],
-        "act_breakdown": [_json(a.breakdown) for a in acts],
-        "k_partner": [k.partner_id for k in w.keys],
-        "k_external": [k.external_id for k in w.keys],
-        "k_user": [k.user_id for k in w.keys],
-        "k_activity": [k.activity_id for k in w.keys],
-        "k_hash": [k.request_hash for k in w.keys],
-        "k_status": [k.status_code for k in w.keys],
-        "k_response": [k.response for k in w.keys],
-        "f_user": [f[0] for f in w.fingerprints],
-        "f_fp": [f[1] for f in w.fingerprints],
-        "f_activity": [f[2] for f in w.fingerprints],
-        "f_partner": [f[3] for f in w.fingerprints],
-        "u_user": [k[0] for k in w.usage],
-        "u_day": [k[1] for k in w.usage],
-        "u_family": [k[2] for k in w.usage],
-        "u_points": list(w.usage.values()),
-        "st_user": [k[0] for k in w.steps],
-        "st_day": [k[1] for k in w.steps],
-        "st_steps": list(w.steps.values()),
-        "l_user": [lot.user_id for lot in w.lots],
-        "l_posting": [lot.posting_n for lot in w.lots],
-        "l_earned": [lot.earned_at for lot in w.lots],
-        "l_expires": [lot.expires_at for lot in w.lots],
-        "l_points": [lot.points for lot in w.lots],
+        "activities": _dumps(
+            [
+                {
+                    "user_id": str(a.user_id),
+                    "id": str(a.id),
+                    "partner_id": _str(a.partner_id),
+                    "external_id": a.external_id,
+                    "scenario": a.scenario,
+                    "family": a.family,
+                    "status": a.status,
+                    "reason": a.reason,
+                    "region": a.region,
+                    "occurred_at": a.occurred_at.isoformat(),
+                    "reported_at": a.reported_at.isoformat(),
+                    "carbon_g": a.carbon_g,
+                    "points": a.points,
+                    "bonus_points": a.bonus_points,
+                    "methodology_id": a.methodology_id,
+                    "fingerprint": a.fingerprint,
+                    "station_id": _str(a.station_id),
+                    "measurements": a.measurements,
+                    "breakdown": a.breakdown,
+                }
+                for a in w.activities
+            ]
+        ),
+        "keys": _dumps(
+            [
+                {
+                    "partner_id": str(k.partner_id),
+                    "external_id": k.external_id,
+                    "user_id": str(k.user_id),
+                    "activity_id": str(k.activity_id),
+                    "request_hash": k.request_hash,
+                    "status_code": k.status_code,
+                    "response": k.response,
+                }
+                for k in w.keys
+            ]
+        ),
+        "fingerprints": _dumps(
+            [
+                {"user_id": str(u), "fingerprint": fp, "activity_id": str(a), "partner_id": _str(partner)}
+                for u, fp, a, partner in w.fingerprints
+            ]
+        ),
+        "usage": _dumps(
+            [{"user_id": str(u), "day": d.isoformat(), "family": f, "points": n} for (u, d, f), n in w.usage.items()]
+        ),
+        "steps": _dumps([{"user_id": str(u), "day": d.isoformat(), "steps": n} for (u, d), n in w.steps.items()]),
+        "lots": _dumps(
+            [
+                {
+                    "user_id": str(lot.user_id),
+                    "n": lot.posting_n,
+                    "earned_at": lot.earned_at.isoformat(),
+                    "expires_at": lot.expires_at.isoformat(),
+                    "points": lot.points,
+                }
+                for lot in w.lots
+            ]
+        ),
     }
     rows = await conn.fetch(_WRITE.text, *_WRITE.args(params))
     return ledger.posted_ids(rows, params)

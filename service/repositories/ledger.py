@@ -6,6 +6,7 @@ System accounts have no row to update, so concurrent awards for different
 citizens never wait on each other.
 """
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,31 +40,27 @@ LEDGER_CTES = """
     ids AS MATERIALIZED (
         -- posting ids are drawn once, so postings and their entries agree on them
         SELECT n, nextval('postings_id_seq') AS id FROM generate_series(1, CAST(:count AS int)) AS n
+    ), pin AS MATERIALIZED (
+        SELECT * FROM json_to_recordset(CAST(:postings AS json))
+            AS t(n int, user_id uuid, kind text, posted_at timestamptz, carbon_g bigint, scenario text,
+                 activity_id uuid, campaign_id uuid, reverses bigint, memo text, digest text)
     ), p AS (
         INSERT INTO postings (user_id, id, kind, posted_at, carbon_g, scenario, activity_id, campaign_id,
                               reverses_posting_id, memo, created_by, digest)
-        SELECT t.user_id, ids.id, t.kind, t.posted_at, t.carbon_g, t.scenario, t.activity_id, t.campaign_id,
-               t.reverses, t.memo, :created_by, t.digest
-        FROM unnest(CAST(:p_user AS uuid[]), CAST(:p_kind AS text[]), CAST(:p_posted_at AS timestamptz[]),
-                    CAST(:p_carbon AS bigint[]), CAST(:p_scenario AS text[]), CAST(:p_activity AS uuid[]),
-                    CAST(:p_campaign AS uuid[]), CAST(:p_reverses AS bigint[]), CAST(:p_memo AS text[]),
-                    CAST(:p_digest AS text[]))
-             WITH ORDINALITY AS t(user_id, kind, posted_at, carbon_g, scenario, activity_id, campaign_id,
-                                  reverses, memo, digest, n)
-        JOIN ids ON ids.n = t.n
+        SELECT pin.user_id, ids.id, pin.kind, pin.posted_at, pin.carbon_g, pin.scenario, pin.activity_id,
+               pin.campaign_id, pin.reverses, pin.memo, :created_by, pin.digest
+        FROM pin JOIN ids ON ids.n = pin.n
         RETURNING id, user_id
     ), e AS (
         INSERT INTO entries (user_id, posting_id, leg, account, kind, points, carbon_g, scenario,
                              activity_id, campaign_id, reverses_entry_id, posted_at)
-        SELECT t.user_id, ids.id, t.leg, t.account, t.kind, t.points, t.carbon_g, t.scenario,
-               t.activity_id, t.campaign_id, t.reverses, t.posted_at
-        FROM unnest(CAST(:e_posting AS int[]), CAST(:e_user AS uuid[]), CAST(:e_leg AS int[]),
-                    CAST(:e_account AS text[]), CAST(:e_kind AS text[]), CAST(:e_points AS bigint[]),
-                    CAST(:e_carbon AS bigint[]), CAST(:e_scenario AS text[]), CAST(:e_activity AS uuid[]),
-                    CAST(:e_campaign AS uuid[]), CAST(:e_reverses AS bigint[]), CAST(:e_posted_at AS timestamptz[]))
-             AS t(posting_n, user_id, leg, account, kind, points, carbon_g, scenario, activity_id, campaign_id,
-                  reverses, posted_at)
-        JOIN ids ON ids.n = t.posting_n
+        SELECT pin.user_id, ids.id, t.leg, t.account, pin.kind, t.points,
+               CASE WHEN t.account = 'citizen' THEN pin.carbon_g ELSE 0 END,
+               pin.scenario, pin.activity_id, pin.campaign_id, t.reverses, pin.posted_at
+        FROM json_to_recordset(CAST(:entries AS json)) AS t(n int, leg int, account text, points bigint, reverses bigint)
+        JOIN pin ON pin.n = t.n
+        JOIN ids ON ids.n = t.n
+        ORDER BY t.n, t.leg  -- entry ids ascend in leg order within a posting
         RETURNING id, posting_id, account
     ), sys AS (
         -- System accounts come into being with their first posting (a campaign's when it first pays).
@@ -80,9 +77,8 @@ LEDGER_CTES = """
             carbon_g_total = ca.carbon_g_total + d.carbon,
             version = ca.version + 1,
             updated_at = :now
-        FROM unnest(CAST(:a_user AS uuid[]), CAST(:a_balance AS bigint[]), CAST(:a_earned AS bigint[]),
-                    CAST(:a_spent AS bigint[]), CAST(:a_carbon AS bigint[]), CAST(:a_version AS bigint[]))
-             AS d(user_id, balance, earned, spent, carbon, version)
+        FROM json_to_recordset(CAST(:accounts AS json))
+             AS d(user_id uuid, balance bigint, earned bigint, spent bigint, carbon bigint, version bigint)
         WHERE ca.user_id = d.user_id AND (d.version IS NULL OR ca.version = d.version)
         RETURNING ca.user_id, ca.balance
     )"""
@@ -115,59 +111,69 @@ def ledger_params(
     postings of one citizen are summed into one row update. With
     `expected_versions`, every touched row must still be at its version.
     """
-    user_of = {u: uuid.UUID(u) for u in {p.user_id for p in postings}}  # parsing a UUID is not free
-    per_user: dict[uuid.UUID, list[int]] = {}
+    per_user: dict[str, dict[str, Any]] = {}
     for posting, delta in zip(postings, deltas, strict=True):
-        row = per_user.setdefault(user_of[posting.user_id], [0, 0, 0, 0])
-        row[0] += delta.balance
-        row[1] += delta.lifetime_earned
-        row[2] += delta.lifetime_spent
-        row[3] += delta.carbon_g
-    legs = [(n, p, i, leg) for n, p in enumerate(postings, start=1) for i, leg in enumerate(p.legs, start=1)]
+        row = per_user.get(posting.user_id)
+        if row is None:
+            version = expected_versions[uuid.UUID(posting.user_id)] if expected_versions is not None else None
+            row = per_user[posting.user_id] = {
+                "user_id": posting.user_id,
+                "balance": 0,
+                "earned": 0,
+                "spent": 0,
+                "carbon": 0,
+                "version": version,
+            }
+        row["balance"] += delta.balance
+        row["earned"] += delta.lifetime_earned
+        row["spent"] += delta.lifetime_spent
+        row["carbon"] += delta.carbon_g
+    # Rows travel as one JSON document per table: far cheaper to encode than dozens of arrays.
+    posting_rows = [
+        {
+            "n": n,
+            "user_id": p.user_id,
+            "kind": str(p.kind),
+            "posted_at": p.posted_at.isoformat(),
+            "carbon_g": p.carbon_g,
+            "scenario": p.scenario,
+            "activity_id": p.activity_id,
+            "campaign_id": p.campaign_id,
+            "reverses": p.reverses_posting_id,
+            "memo": p.memo,
+            "digest": p.digest(),
+        }
+        for n, p in enumerate(postings, start=1)
+    ]
+    entry_rows = [
+        {"n": n, "leg": i, "account": leg.account, "points": leg.points, "reverses": leg.reverses_entry_id}
+        for n, p in enumerate(postings, start=1)
+        for i, leg in enumerate(p.legs, start=1)
+    ]
     system_codes = sorted({leg.account for p in postings for leg in p.legs if leg.account != CITIZEN})
     return {
         "count": len(postings),
         "created_by": created_by,
         "now": now,
-        "p_user": [user_of[p.user_id] for p in postings],
-        "p_kind": [str(p.kind) for p in postings],
-        "p_posted_at": [p.posted_at for p in postings],
-        "p_carbon": [p.carbon_g for p in postings],
-        "p_scenario": [p.scenario for p in postings],
-        "p_activity": [_uuid_or_none(p.activity_id) for p in postings],
-        "p_campaign": [_uuid_or_none(p.campaign_id) for p in postings],
-        "p_reverses": [p.reverses_posting_id for p in postings],
-        "p_memo": [p.memo for p in postings],
-        "p_digest": [p.digest() for p in postings],
-        "e_posting": [n for n, _, _, _ in legs],
-        "e_user": [user_of[p.user_id] for _, p, _, _ in legs],
-        "e_leg": [i for _, _, i, _ in legs],
-        "e_account": [leg.account for _, _, _, leg in legs],
-        "e_kind": [str(p.kind) for _, p, _, _ in legs],
-        "e_points": [leg.points for _, _, _, leg in legs],
-        "e_carbon": [p.carbon_g if leg.account == CITIZEN else 0 for _, p, _, leg in legs],
-        "e_scenario": [p.scenario for _, p, _, _ in legs],
-        "e_activity": [_uuid_or_none(p.activity_id) for _, p, _, _ in legs],
-        "e_campaign": [_uuid_or_none(p.campaign_id) for _, p, _, _ in legs],
-        "e_reverses": [leg.reverses_entry_id for _, _, _, leg in legs],
-        "e_posted_at": [p.posted_at for _, p, _, _ in legs],
+        "postings": _json(posting_rows),
+        "entries": _json(entry_rows),
+        "accounts": _json(list(per_user.values())),
         "s_code": system_codes,
         "s_kind": [str(system_account_kind(c)) for c in system_codes],
-        "a_user": list(per_user),
-        "a_balance": [v[0] for v in per_user.values()],
-        "a_earned": [v[1] for v in per_user.values()],
-        "a_spent": [v[2] for v in per_user.values()],
-        "a_carbon": [v[3] for v in per_user.values()],
-        "a_version": [expected_versions[u] for u in per_user] if expected_versions is not None else [None] * len(per_user),
+        "a_users": list(per_user),
         "a_count": len(per_user),
         "strict": expected_versions is not None,
     }
 
 
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
 def posted_ids(rows: Sequence[Any], params: Mapping[str, Any]) -> list[PostedIds]:
     """What LEDGER_RESULT returned; an UnknownAccount when a citizen had no account row."""
     if rows and rows[0][4] != params["a_count"]:
-        raise UnknownAccount(", ".join(str(u) for u in params["a_user"]))
+        raise UnknownAccount(", ".join(params["a_users"]))
     return [PostedIds(posting_id=row[1], citizen_entry_id=row[2], balance_after=row[3]) for row in rows]
 
 
@@ -196,10 +202,6 @@ async def citizen_balance(session: AsyncSession, user_id: uuid.UUID) -> int:
     if balance is None:
         raise UnknownAccount(str(user_id))
     return int(balance)
-
-
-def _uuid_or_none(value: str | None) -> uuid.UUID | None:
-    return uuid.UUID(value) if value is not None else None
 
 
 @dataclass(frozen=True)
