@@ -22,9 +22,11 @@ from service.database import create_engine, create_sessionmaker
 from service.directory import Directory
 from service.jobs import ImportWorker
 from service.methodologies import MethodologyCache
-from service.observability import RequestContextMiddleware
+from service.observability import BodyLimitMiddleware, RequestContextMiddleware
 from service.problems import install_problem_handlers
 from service.settings import Settings, get_settings
+
+MAX_JSON_BODY_BYTES = 4 * 1024 * 1024
 
 API_DESCRIPTION = """Tanpu, the carbon-inclusive (碳普惠) points platform: citizens earn carbon points
 for green travel, recycling and green purchases; partners report over REST; every point lives
@@ -69,7 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.methodologies = MethodologyCache()
     app.state.directory = Directory()
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    # API4: no JSON body needs more (a full 1,000-trip batch is ~0.4 MB); imports stream under their own limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_JSON_BODY_BYTES, streaming_paths={"/v1/imports/travel"})
+    app.add_middleware(RequestContextMiddleware)  # added last: outermost, so every answer carries the request id
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(me.router)

@@ -10,7 +10,10 @@ import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.problems import problem_response
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -103,3 +106,39 @@ class RequestContextMiddleware:
                 extra={"method": method, "route": path, "status": status, "ms": round(elapsed * 1000, 2)},
             )
             request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over `max_bytes` with a 413 problem: by Content-Length at once, or
+    while reading a body sent without one. Streaming uploads (imports) enforce their own limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, streaming_paths: set[str]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.streaming_paths = streaming_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.streaming_paths:
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large()(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(413, self._detail())  # answered as a problem by the app's handlers
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _detail(self) -> str:
+        return f"request bodies are at most {self.max_bytes} bytes"
+
+    def _too_large(self) -> ASGIApp:
+        return problem_response(413, "payload_too_large", "Content Too Large", self._detail())

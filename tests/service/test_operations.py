@@ -1,5 +1,7 @@
 """Health, readiness, metrics, request ids and problem responses."""
 
+from collections.abc import AsyncIterator
+
 from httpx import AsyncClient
 
 from tests.factories import Factory
@@ -52,3 +54,29 @@ async def test_malformed_json_is_a_validation_problem(client: AsyncClient, facto
         headers={**admin.headers, "Idempotency-Key": "mj", "Content-Type": "application/json"},
     )
     assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+
+
+async def test_oversized_bodies_are_refused_with_a_problem(client: AsyncClient, factory: Factory) -> None:
+    partner = await factory.partner("transit")
+    r = await client.post(
+        "/v1/activities/travel:batch",
+        content=b'{"items": [' + b'{"x": "' + b"a" * (5 * 1024 * 1024) + b'"}]}',
+        headers={**partner.headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert r.json()["code"] == "payload_too_large"
+
+
+async def test_oversized_bodies_without_a_length_are_refused_while_reading(client: AsyncClient, factory: Factory) -> None:
+    partner = await factory.partner("transit")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"items": [{"x": "'
+        for _ in range(6):
+            yield b"a" * (1024 * 1024)
+        yield b'"}]}'
+
+    r = await client.post(
+        "/v1/activities/travel:batch", content=chunks(), headers={**partner.headers, "Content-Type": "application/json"}
+    )
+    assert (r.status_code, r.json()["code"]) == (413, "payload_too_large")
