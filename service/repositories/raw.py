@@ -55,10 +55,6 @@ async def fetch(session: AsyncSession, sql: Sql, params: Mapping[str, Any]) -> l
     return rows
 
 
-async def fetchrow(session: AsyncSession, sql: Sql, params: Mapping[str, Any]) -> asyncpg.Record | None:
-    return await (await driver(session)).fetchrow(sql.text, *sql.args(params))
-
-
 async def execute(session: AsyncSession, sql: Sql, params: Mapping[str, Any]) -> None:
     await (await driver(session)).execute(sql.text, *sql.args(params))
 

@@ -73,9 +73,15 @@ class Outcome:
     problem: ProblemError | None = None
     activity_id: uuid.UUID | None = None
     postings: int = 0
+    award_status: str | None = None
+    """The activity's status, known without decoding `body` when this request evaluated it."""
 
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.body) if self.body else {}
+    @property
+    def status(self) -> str:
+        if self.award_status is not None:
+            return self.award_status
+        stored: str = json.loads(self.body or "{}")["status"]  # a replayed answer
+        return stored
 
 
 @dataclass
@@ -83,7 +89,6 @@ class _Pending:
     index: int
     report: Report
     user_id: uuid.UUID | None = None
-    award: Award | None = None
     activity_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
@@ -132,7 +137,9 @@ async def award_reports(
     for index, outcome in outcomes.items():  # in-batch twins answer exactly as the first of them
         if outcome.status_code == _TWIN:
             first = next(o for o in outcomes.values() if o.activity_id == outcome.activity_id and o.status_code == 201)
-            outcomes[index] = Outcome(201, body=first.body, replayed=True, activity_id=outcome.activity_id)
+            outcomes[index] = Outcome(
+                201, body=first.body, replayed=True, activity_id=outcome.activity_id, award_status=first.award_status
+            )
     postings = sum(o.postings for o in outcomes.values())
     if postings:
         after_commit(session, functools.partial(LEDGER_POSTINGS.labels("award").inc, postings))
@@ -279,7 +286,7 @@ async def _evaluate_and_write(
             twin = batch_keys.get(r.external_id)
             if twin is not None:  # the same external_id twice in one batch: the second replays the first
                 outcomes[p.index] = (
-                    Outcome(-1) if twin.report.request_hash == r.request_hash else Outcome(409, problem=_conflict())
+                    Outcome(_TWIN) if twin.report.request_hash == r.request_hash else Outcome(409, problem=_conflict())
                 )
                 outcomes[p.index].activity_id = twin.activity_id
                 continue
@@ -299,7 +306,6 @@ async def _evaluate_and_write(
                 duplicate_of=str(duplicate_of) if duplicate_of else None,
             ),
         )
-        p.award = award
         if award.points:
             used[usage_key] = used.get(usage_key, 0) + award.points
             write.usage[usage_key] = write.usage.get(usage_key, 0) + award.points
@@ -313,7 +319,7 @@ async def _evaluate_and_write(
             postings.append(posting)
             posting_owner.append(p)
         answer = _dumps(activity_answer(p.activity_id, award))
-        outcomes[p.index] = Outcome(201, body=answer, activity_id=p.activity_id)
+        outcomes[p.index] = Outcome(201, body=answer, activity_id=p.activity_id, award_status=str(award.status))
         write.activities.append(
             repo.ActivityRow(
                 user_id=p.user_id,
@@ -341,9 +347,10 @@ async def _evaluate_and_write(
             write.keys.append(repo.KeyRow(r.partner_id, r.external_id, p.user_id, p.activity_id, r.request_hash, 201, answer))
 
     # write: postings, balances, activities, keys, usage, lots, in one statement — or nothing
+    expires_at = lot_expiry(now)
     for n, (posting, owner) in enumerate(zip(postings, posting_owner, strict=True), start=1):
         assert owner.user_id is not None
-        write.lots.append(repo.LotRow(owner.user_id, n, now, lot_expiry(now), posting.citizen_points))
+        write.lots.append(repo.LotRow(owner.user_id, n, now, expires_at, posting.citizen_points))
         outcomes[owner.index].postings += 1
     if write.activities:
         touched = {uuid.UUID(pg.user_id) for pg in postings}

@@ -227,7 +227,7 @@ async def process_chunk(
         if outcome.problem is not None:
             errors.append(_line_error(number, outcome.problem.code, outcome.problem.detail or outcome.problem.title))
         else:
-            tally[outcome.json()["status"]] += 1
+            tally[outcome.status] += 1
     await session.execute(
         text(
             """
