@@ -1,4 +1,4 @@
-"""What citizens do, as reported: trips, the day's steps, recycling drop-offs.
+"""What citizens do, as reported: trips, the day's steps, recycling drop-offs, green purchases.
 
 Each activity knows its scenario, its cap family and when it occurred, and
 measures its own carbon reduction against a methodology, or says why it is
@@ -20,11 +20,17 @@ class Measured:
 
     carbon_by_scenario: tuple[tuple[str, Fraction], ...]
     explanation: dict[str, object]
+    refs: tuple[str | None, ...] = ()
+    """Per line (aligned with carbon_by_scenario), what names it in postings: refunds find lines by it."""
+    categories: tuple[str | None, ...] = ()
+    """Per line, the category campaigns may filter on (a product's or a recycling category)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Implausible:
     reason: str
+    explanation: dict[str, object] | None = None
+    """What was measured before the activity was found implausible, for the breakdown."""
 
 
 def _fmt(value: Fraction, places: int = 3) -> str:
@@ -172,10 +178,102 @@ class Dropoff:
             lines.append({"category": item.category, "weight_kg": _fmt(kg), "factor": factor.describe()})
         if total_kg > bounds.max_kg_per_dropoff:
             return Implausible(f"{_fmt(total_kg)} kg is above the {_fmt(bounds.max_kg_per_dropoff)} kg per drop-off maximum")
+        by_scenario = tuple(sorted(carbon.items()))
         return Measured(
-            carbon_by_scenario=tuple(sorted(carbon.items())),
+            carbon_by_scenario=by_scenario,
             explanation={"items": lines, "total_kg": _fmt(total_kg)},
+            categories=tuple(scenario.removeprefix("recycling.") for scenario, _ in by_scenario),
         )
 
 
-Activity = Trip | DailySteps | Dropoff
+@dataclass(frozen=True, slots=True)
+class GreenProduct:
+    """A merchant's certified green product as the catalogue held it when the purchase was evaluated."""
+
+    sku: str
+    category: str
+    carbon_g_per_unit: int
+    scheme: str
+    number: str
+    valid_until: date
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseLine:
+    sku: str
+    quantity: int
+    amount_fen: int
+    product: GreenProduct | None
+    """The merchant's catalogue entry for the sku, or None when it has none."""
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """An order at a merchant's store: only certified green lines earn, each by its certified carbon per unit."""
+
+    merchant_id: str
+    store_id: str
+    purchased_at: datetime
+    lines: tuple[PurchaseLine, ...]
+
+    family = "purchase"
+    scenario = "purchase.green"
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.purchased_at
+
+    def line_problem(self, line: PurchaseLine) -> str | None:
+        """Why a line earns nothing, or None when it is a certified green product on the purchase day."""
+        if line.product is None:
+            return f"sku {line.sku} is not a certified green product of this merchant"
+        day = local_day(self.purchased_at)
+        if line.product.valid_until < day:
+            return (
+                f"the certificate {line.product.scheme} {line.product.number} of sku {line.sku} "
+                f"expired on {line.product.valid_until.isoformat()}, before the purchase day {day.isoformat()}"
+            )
+        return None
+
+    def measure(self, methodology: Methodology) -> Measured | Implausible:
+        factor = methodology.factor(self.scenario)
+        if factor is None:
+            return Implausible(f"methodology {methodology.id} has no factor for {self.scenario}")
+        carbon: list[tuple[str, Fraction]] = []
+        explained: list[dict[str, object]] = []
+        for line in self.lines:
+            problem = self.line_problem(line)
+            grams = 0 if problem is not None or line.product is None else line.product.carbon_g_per_unit * line.quantity
+            carbon.append((self.scenario, Fraction(grams)))
+            entry: dict[str, object] = {"sku": line.sku, "quantity": line.quantity, "amount_fen": line.amount_fen}
+            if problem is not None or line.product is None:
+                entry |= {"eligible": False, "reason": problem}
+            else:
+                entry |= {
+                    "eligible": True,
+                    "category": line.product.category,
+                    "carbon_g_per_unit": line.product.carbon_g_per_unit,
+                    "certification": {
+                        "scheme": line.product.scheme,
+                        "number": line.product.number,
+                        "valid_until": line.product.valid_until.isoformat(),
+                    },
+                }
+            explained.append(entry)
+        explanation: dict[str, object] = {
+            "factor": factor.describe(),
+            "merchant_id": self.merchant_id,
+            "store_id": self.store_id,
+            "lines": explained,
+        }
+        if not any(grams for _, grams in carbon):
+            return Implausible("no line of the order is a certified green product valid on the purchase day", explanation)
+        return Measured(
+            carbon_by_scenario=tuple(carbon),
+            explanation=explanation,
+            refs=tuple(f"sku:{line.sku}" for line in self.lines),
+            categories=tuple(line.product.category if line.product else None for line in self.lines),
+        )
+
+
+Activity = Trip | DailySteps | Dropoff | Purchase

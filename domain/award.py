@@ -1,8 +1,8 @@
 """evaluate(activity, context) -> Award: the one rule path every scenario goes through.
 
-Plausibility, carbon, points, the daily cap and the breakdown that explains
-every number. Campaign bonuses will join here, on points only: carbon is what
-the act saved and is never multiplied.
+Plausibility, carbon, points, the daily cap, campaign bonuses and the breakdown
+that explains every number. Bonuses are on points only: carbon is what the act
+saved and is never multiplied.
 """
 
 from dataclasses import dataclass, field
@@ -11,7 +11,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
-from domain import ledger
+from domain import campaigns, ledger
 from domain.activities import Activity, DailySteps, Implausible
 from domain.methodology import Methodology
 from domain.points import allocate, points_for_carbon
@@ -33,12 +33,26 @@ class AwardContext:
     """Points the citizen already earned in this activity's family on its local day."""
     duplicate_of: str | None = None
     """The activity already credited for the same real-world act (same fingerprint)."""
+    region: str = ""
+    """Where the activity happened (the station's, store's or citizen's region), as campaigns see it."""
+    offers: tuple[campaigns.Offer, ...] = ()
+    """Active campaigns that could pay, with the budget and per-citizen room they have left."""
 
 
 @dataclass(frozen=True, slots=True)
 class AwardLine:
     scenario: str
     carbon_g: int
+    points: int
+    ref: str | None = None
+    """What names the line in its postings (`sku:...` for purchase lines), so a refund finds them."""
+
+
+@dataclass(frozen=True, slots=True)
+class BonusLine:
+    line: int
+    """Index into Award.lines."""
+    campaign_id: str
     points: int
 
 
@@ -56,10 +70,18 @@ class Award:
     bonus_points: int = 0
     methodology_id: str | None = None
     notes: tuple[str, ...] = field(default=())
+    bonuses: tuple[BonusLine, ...] = ()
+
+    def bonus_by_campaign(self) -> dict[str, int]:
+        spent: dict[str, int] = {}
+        for b in self.bonuses:
+            spent[b.campaign_id] = spent.get(b.campaign_id, 0) + b.points
+        return spent
 
     def postings(self, *, user_id: str, activity_id: str, posted_at: datetime) -> list[ledger.Posting]:
-        """One award posting per scenario line that earned points, from that scenario's issuance account."""
-        return [
+        """One award posting per line that earned points, from its scenario's issuance account,
+        then one bonus posting per campaign and line, from the campaign's account."""
+        awards = [
             ledger.transfer(
                 user_id=user_id,
                 kind=ledger.EntryKind.AWARD,
@@ -69,13 +91,32 @@ class Award:
                 carbon_g=line.carbon_g,
                 scenario=line.scenario,
                 activity_id=activity_id,
+                memo=line.ref,
             )
             for line in self.lines
             if line.points > 0
         ]
+        bonuses = [
+            ledger.transfer(
+                user_id=user_id,
+                kind=ledger.EntryKind.BONUS,
+                system_account=ledger.campaign_account(b.campaign_id),
+                points=b.points,
+                posted_at=posted_at,
+                scenario=self.lines[b.line].scenario,
+                activity_id=activity_id,
+                campaign_id=b.campaign_id,
+                memo=self.lines[b.line].ref,
+            )
+            for b in self.bonuses
+            if b.points > 0
+        ]
+        return awards + bonuses
 
 
 def _nothing(activity: Activity, status: Status, reason: str, breakdown: dict[str, Any], methodology_id: str | None) -> Award:
+    if "campaigns" not in breakdown:
+        breakdown = {**breakdown, "campaigns": []}
     return Award(
         status=status,
         scenario=activity.scenario,
@@ -120,7 +161,7 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
         return _nothing(activity, Status.REJECTED, problem, breakdown, m.id)
     measured = activity.measure(m)
     if isinstance(measured, Implausible):
-        return _nothing(activity, Status.REJECTED, measured.reason, breakdown, m.id)
+        return _nothing(activity, Status.REJECTED, measured.reason, {**breakdown, **(measured.explanation or {})}, m.id)
 
     exact = [carbon for _, carbon in measured.carbon_by_scenario]
     carbon_g = int(sum(exact, Fraction(0)))  # grams, rounded down once per activity
@@ -131,6 +172,25 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
     points = min(base_points, room)
     point_lines = allocate(points, [Fraction(c) for c in carbon_lines]) if carbon_g else [0] * len(exact)
     capped = points < base_points
+    n = len(exact)
+    refs = measured.refs or (None,) * n
+    categories = measured.categories or (None,) * n
+    scenarios = [scenario for scenario, _ in measured.carbon_by_scenario]
+    decision = campaigns.decide(
+        ctx.offers,
+        campaigns.Occasion(
+            region=ctx.region,
+            occurred_at=activity.occurred_at,
+            merchant_id=getattr(activity, "merchant_id", None),
+            store_id=getattr(activity, "store_id", None),
+        ),
+        [campaigns.Line(scenarios[i], point_lines[i], categories[i]) for i in range(n)],
+    )
+    bonuses = tuple(BonusLine(i, p.campaign.id, given) for p in decision.paid for i, given in enumerate(p.per_line) if given > 0)
+    bonus_by_line = [0] * n
+    for b in bonuses:
+        bonus_by_line[b.line] += b.points
+    bonus_points = sum(bonus_by_line)
     breakdown.update(measured.explanation)
     breakdown.update(
         {
@@ -146,15 +206,22 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
                     "points_cut": base_points - points,
                 }
             ],
-            "campaigns": [],
+            "campaigns": list(decision.considered),
             "points": points,
+            "bonus_points": bonus_points,
+            "total_points": points + bonus_points,
         }
     )
-    if len(carbon_lines) > 1:
-        breakdown["lines"] = [
-            {"scenario": scenario, "carbon_g": c, "points": p}
-            for (scenario, _), c, p in zip(measured.carbon_by_scenario, carbon_lines, point_lines, strict=True)
-        ]
+    line_numbers = [
+        {"carbon_g": c, "base_points": p, "bonus_points": bonus_by_line[i]}
+        | ({"campaigns": {b.campaign_id: b.points for b in bonuses if b.line == i}} if bonus_by_line[i] else {})
+        for i, (c, p) in enumerate(zip(carbon_lines, point_lines, strict=True))
+    ]
+    explained_lines = measured.explanation.get("lines")
+    if isinstance(explained_lines, list):  # lines the activity already explains (purchases): add the numbers
+        breakdown["lines"] = [{**line, **numbers} for line, numbers in zip(explained_lines, line_numbers, strict=True)]
+    elif n > 1:
+        breakdown["lines"] = [{"scenario": scenarios[i], **line_numbers[i]} for i in range(n)]
     return Award(
         status=Status.CAPPED if capped else Status.AWARDED,
         scenario=activity.scenario,
@@ -162,11 +229,10 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
         carbon_g=carbon_g,
         base_points=base_points,
         points=points,
-        lines=tuple(
-            AwardLine(scenario, c, p)
-            for (scenario, _), c, p in zip(measured.carbon_by_scenario, carbon_lines, point_lines, strict=True)
-        ),
+        lines=tuple(AwardLine(scenarios[i], carbon_lines[i], point_lines[i], refs[i]) for i in range(n)),
         breakdown=breakdown,
         reason=f"daily {activity.family} cap of {cap} points reached" if capped else None,
+        bonus_points=bonus_points,
         methodology_id=m.id,
+        bonuses=bonuses,
     )
