@@ -13,6 +13,8 @@ from service.models.activities import (
     TravelImport,
 )
 from service.models.base import metadata
+from service.models.campaigns import Campaign, CampaignBudgetShard, CampaignCitizenSpend
+from service.models.commerce import GreenProduct, Refund, RefundLine, Store
 from service.models.identity import Admin, OtpCode, Partner, RefreshToken, User
 from service.models.ledger import CitizenAccount, Entry, Posting, SystemAccount
 from service.models.operations import AuditRecord, IdempotencyRecord
@@ -23,12 +25,16 @@ __all__ = [
     "ActivityKey",
     "Admin",
     "AuditRecord",
+    "Campaign",
+    "CampaignBudgetShard",
+    "CampaignCitizenSpend",
     "CitizenAccount",
     "DailySteps",
     "DailyUsage",
     "Entry",
     "ExpiryLot",
     "Fingerprint",
+    "GreenProduct",
     "IdempotencyRecord",
     "Identity_",
     "ImportChunk",
@@ -39,8 +45,11 @@ __all__ = [
     "Posting",
     "RecyclingCategory",
     "RefreshToken",
+    "Refund",
+    "RefundLine",
     "Region",
     "Station",
+    "Store",
     "SystemAccount",
     "TravelImport",
     "User",

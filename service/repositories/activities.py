@@ -9,7 +9,7 @@ whether it runs in autocommit (optimistic) or in a transaction (pessimistic).
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger import AccountDelta, Posting
 from service.models import Activity
-from service.repositories import ledger
+from service.repositories import campaigns, ledger
 from service.repositories.raw import Sql
 
 
@@ -77,10 +77,16 @@ class AwardContextRows:
     usage: dict[tuple[uuid.UUID, date, str], int]
     fingerprints: dict[tuple[uuid.UUID, str], uuid.UUID]
     steps: dict[tuple[uuid.UUID, date], int]
+    campaigns: dict[str, campaigns.LiveCampaign]
+    """Active campaigns whose window and regions could cover the batch, with their budget shards."""
+    campaign_spend: dict[tuple[uuid.UUID, str], int]
+    """Bonus points each citizen already got from each of those campaigns."""
 
 
 _CONTEXT = Sql.of(
-    """
+    "".join(
+        (
+            """
     SELECT
       (SELECT coalesce(json_agg(json_build_array(a.user_id, a.version)), '[]')
          FROM citizen_accounts a JOIN users u ON u.id = a.user_id
@@ -98,8 +104,10 @@ _CONTEXT = Sql.of(
       (SELECT coalesce(json_agg(json_build_array(s.user_id, s.day, s.steps)), '[]')
          FROM daily_steps s
          JOIN unnest(CAST(:s_user AS uuid[]), CAST(:s_day AS date[])) AS k(user_id, day)
-           ON s.user_id = k.user_id AND s.day = k.day)
-    """
+           ON s.user_id = k.user_id AND s.day = k.day),""",
+            campaigns.CONTEXT_CAMPAIGNS,
+        )
+    )
 )
 
 
@@ -112,6 +120,8 @@ async def award_context(
     usage_keys: Sequence[tuple[uuid.UUID, date, str]],
     fingerprint_keys: Sequence[tuple[uuid.UUID, str]],
     step_keys: Sequence[tuple[uuid.UUID, date]],
+    regions: Sequence[str],
+    occurred: tuple[datetime, datetime],
 ) -> AwardContextRows:
     """The citizens' account versions, stored answers for the partner's keys, points used per
     day and cap family, credited fingerprints and counted steps."""
@@ -126,17 +136,22 @@ async def award_context(
         "f_fp": [k[1] for k in fingerprint_keys],
         "s_user": [k[0] for k in step_keys],
         "s_day": [k[1] for k in step_keys],
+        "regions": list(set(regions)),
+        "occ_min": occurred[0],
+        "occ_max": occurred[1],
     }
     row = await conn.fetchrow(_CONTEXT.text, *_CONTEXT.args(params))
     assert row is not None
     # SQLAlchemy's asyncpg dialect decodes json on its connections; a bare connection would not
-    versions, keys, used, fps, steps = (json.loads(part) if isinstance(part, str) else part for part in row)
+    versions, keys, used, fps, steps, live, spend = (json.loads(part) if isinstance(part, str) else part for part in row)
     return AwardContextRows(
         versions={uuid.UUID(u): int(v) for u, v in versions},
         keys={k[0]: StoredKey(k[1], k[2], k[3]) for k in keys},
         usage={(uuid.UUID(u), date.fromisoformat(d), f): int(p) for u, d, f, p in used},
         fingerprints={(uuid.UUID(u), fp): uuid.UUID(a) for u, fp, a in fps},
         steps={(uuid.UUID(u), date.fromisoformat(d)): int(n) for u, d, n in steps},
+        campaigns=campaigns.live_campaigns(live),
+        campaign_spend={(uuid.UUID(u), str(c)): int(n) for u, c, n in spend},
     )
 
 
@@ -194,10 +209,22 @@ class AwardWrite:
     steps: dict[tuple[uuid.UUID, date], int]
     lots: list[LotRow]
     """One per posting, `posting_n` numbering the postings from 1."""
+    shard_spend: list[tuple[str, int, int]] = field(default_factory=list)
+    """(campaign id, shard, points) taken from campaign budget shards; each must fit under its cap."""
+    citizen_spend: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)
 
 
 _AWARD_CTES = """
-    , act AS (
+    , camp_shards AS (
+        UPDATE campaign_budget_shards s SET spent = s.spent + d.points
+        FROM json_to_recordset(CAST(:shards AS json)) AS d(campaign_id uuid, shard int, points bigint)
+        WHERE s.campaign_id = d.campaign_id AND s.shard = d.shard AND (s.cap IS NULL OR s.spent + d.points <= s.cap)
+        RETURNING 1
+    ), camp_citizens AS (
+        INSERT INTO campaign_citizen_spend (user_id, campaign_id, spent)
+        SELECT * FROM json_to_recordset(CAST(:citizen_spend AS json)) AS t(user_id uuid, campaign_id uuid, spent bigint)
+        ON CONFLICT (user_id, campaign_id) DO UPDATE SET spent = campaign_citizen_spend.spent + EXCLUDED.spent
+    ), act AS (
         INSERT INTO activities (user_id, id, partner_id, external_id, scenario, family, status, reason, region,
                                 occurred_at, reported_at, carbon_g, points, bonus_points, methodology_id,
                                 fingerprint, station_id, measurements, breakdown)
@@ -209,6 +236,9 @@ _AWARD_CTES = """
                   reason text, region text, occurred_at timestamptz, reported_at timestamptz, carbon_g bigint,
                   points bigint, bonus_points bigint, methodology_id text, fingerprint text, station_id uuid,
                   measurements jsonb, breakdown jsonb)
+        -- a bonus that no longer fits under its shard's cap (a concurrent award took the room)
+        -- fails the whole statement with serialization_failure, and the batch is evaluated again
+        WHERE tanpu_expect_accounts(CAST(:shard_count AS bigint), (SELECT count(*) FROM camp_shards)) IS NOT NULL
     ), act_keys AS (
         INSERT INTO activity_keys (partner_id, external_id, user_id, activity_id, request_hash, status_code, response)
         SELECT * FROM json_to_recordset(CAST(:keys AS json))
@@ -226,12 +256,21 @@ _AWARD_CTES = """
         INSERT INTO daily_steps (user_id, day, steps)
         SELECT * FROM json_to_recordset(CAST(:steps AS json)) AS t(user_id uuid, day date, steps int)
         ON CONFLICT (user_id, day) DO UPDATE SET steps = GREATEST(daily_steps.steps, EXCLUDED.steps)
-    ), act_lots AS (
-        INSERT INTO expiry_lots (user_id, posting_id, earned_at, expires_at, points, remaining)
-        SELECT t.user_id, ids.id, t.earned_at, t.expires_at, t.points, t.points
+    ), lot_in AS (
+        SELECT t.*, sum(t.points) OVER (PARTITION BY t.user_id) AS credited,
+               sum(t.points) OVER (PARTITION BY t.user_id ORDER BY t.n) - t.points AS before_this
         FROM json_to_recordset(CAST(:lots AS json))
              AS t(user_id uuid, n int, earned_at timestamptz, expires_at timestamptz, points bigint)
+    ), act_lots AS (
+        -- Lots hold what can still be spent: sum(remaining) = max(balance, 0). Points that
+        -- repay a negative balance (after a refund of spent points) get no lot to expire.
+        INSERT INTO expiry_lots (user_id, posting_id, earned_at, expires_at, points, remaining)
+        SELECT t.user_id, ids.id, t.earned_at, t.expires_at, t.points,
+               GREATEST(0, LEAST(t.points,
+                   GREATEST(0, ab.balance) - GREATEST(0, ab.balance - t.credited) - t.before_this))
+        FROM lot_in t
         JOIN ids ON ids.n = t.n
+        JOIN a AS ab ON ab.user_id = t.user_id
     )"""
 
 _WRITE = Sql.of("WITH " + ledger.LEDGER_CTES + _AWARD_CTES + ledger.LEDGER_RESULT)
@@ -313,6 +352,9 @@ async def write(
             [{"user_id": str(u), "day": d.isoformat(), "family": f, "points": n} for (u, d, f), n in w.usage.items()]
         ),
         "steps": _dumps([{"user_id": str(u), "day": d.isoformat(), "steps": n} for (u, d), n in w.steps.items()]),
+        "shards": _dumps([{"campaign_id": c, "shard": n, "points": p} for c, n, p in w.shard_spend]),
+        "shard_count": len(w.shard_spend),
+        "citizen_spend": _dumps([{"user_id": str(u), "campaign_id": c, "spent": p} for (u, c), p in w.citizen_spend.items()]),
         "lots": _dumps(
             [
                 {

@@ -33,11 +33,13 @@ from domain import ledger
 from domain.activities import Activity, DailySteps
 from domain.award import Award, AwardContext, Status, evaluate
 from domain.calendar import local_day, lot_expiry
+from domain.campaigns import Offer
 from domain.methodology import Methodology, in_force
 from service.deps import after_commit
 from service.observability import LEDGER_POSTINGS
 from service.problems import ProblemError
 from service.repositories import activities as repo
+from service.repositories import campaigns as campaigns_repo
 from service.repositories import raw
 
 log = logging.getLogger(__name__)
@@ -260,7 +262,12 @@ async def _evaluate_and_write(
         step_keys=list(
             {(p.user_id, day_of[p.index]) for p in pending if p.user_id and isinstance(p.report.activity, DailySteps)}
         ),
+        regions=[p.report.region for p in pending],
+        occurred=(min(p.report.activity.occurred_at for p in pending), max(p.report.activity.occurred_at for p in pending)),
     )
+    live = ctx.campaigns
+    if live and not optimistic:
+        await campaigns_repo.lock_budgets(conn, live)  # exact room: the write below cannot be refused for budget
     still = []
     for p in pending:
         if p.user_id not in ctx.versions:
@@ -272,13 +279,14 @@ async def _evaluate_and_write(
         else:
             outcomes[p.index] = _replay_or_conflict(stored, p.report.request_hash)
     pending = still
-    used, seen_fps, steps = ctx.usage, ctx.fingerprints, ctx.steps
+    used, seen_fps, steps, citizen_spent = ctx.usage, ctx.fingerprints, ctx.steps, ctx.campaign_spend
 
     # evaluate, in order, each seeing what the earlier ones of the batch used
     write = repo.AwardWrite(activities=[], keys=[], fingerprints=[], usage={}, steps={}, lots=[])
     postings: list[ledger.Posting] = []
     posting_owner: list[_Pending] = []
     batch_keys: dict[str, _Pending] = {}
+    shard_spend: dict[tuple[str, int], int] = {}
     for p in pending:
         r = p.report
         assert p.user_id is not None
@@ -304,8 +312,15 @@ async def _evaluate_and_write(
                 now=now,
                 used_today=used.get(usage_key, 0),
                 duplicate_of=str(duplicate_of) if duplicate_of else None,
+                region=r.region,
+                offers=_offers(live, citizen_spent, p.user_id),
             ),
         )
+        for campaign_id, bonus in award.bonus_by_campaign().items():
+            citizen_spent[(p.user_id, campaign_id)] = citizen_spent.get((p.user_id, campaign_id), 0) + bonus
+            write.citizen_spend[(p.user_id, campaign_id)] = write.citizen_spend.get((p.user_id, campaign_id), 0) + bonus
+            for shard, points in campaigns_repo.take_from_shards(live[campaign_id], p.user_id, bonus):
+                shard_spend[(campaign_id, shard)] = shard_spend.get((campaign_id, shard), 0) + points
         if award.points:
             used[usage_key] = used.get(usage_key, 0) + award.points
             write.usage[usage_key] = write.usage.get(usage_key, 0) + award.points
@@ -346,7 +361,8 @@ async def _evaluate_and_write(
         if r.partner_id is not None and r.external_id is not None and r.request_hash is not None:
             write.keys.append(repo.KeyRow(r.partner_id, r.external_id, p.user_id, p.activity_id, r.request_hash, 201, answer))
 
-    # write: postings, balances, activities, keys, usage, lots, in one statement — or nothing
+    write.shard_spend = [(campaign_id, shard, points) for (campaign_id, shard), points in shard_spend.items()]
+    # write: postings, balances, activities, keys, usage, campaign spend, lots, in one statement — or nothing
     expires_at = lot_expiry(now)
     for n, (posting, owner) in enumerate(zip(postings, posting_owner, strict=True), start=1):
         assert owner.user_id is not None
@@ -363,6 +379,22 @@ async def _evaluate_and_write(
             now=now,
             expected_versions={u: ctx.versions[u] for u in touched} if optimistic else None,
         )
+
+
+def _offers(
+    live: dict[str, campaigns_repo.LiveCampaign], citizen_spent: dict[tuple[uuid.UUID, str], int], user_id: uuid.UUID
+) -> tuple[Offer, ...]:
+    """The campaigns that may pay this citizen, with the room left as this batch has used it so far."""
+    return tuple(
+        Offer(
+            lc.campaign,
+            budget_left=lc.budget_left,
+            citizen_left=None
+            if lc.campaign.per_citizen_cap is None
+            else lc.campaign.per_citizen_cap - citizen_spent.get((user_id, cid), 0),
+        )
+        for cid, lc in live.items()
+    )
 
 
 def _day(activity: Activity) -> date:
