@@ -221,7 +221,10 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
     if isinstance(explained_lines, list):  # lines the activity already explains (purchases): add the numbers
         breakdown["lines"] = [{**line, **numbers} for line, numbers in zip(explained_lines, line_numbers, strict=True)]
     elif n > 1:
-        breakdown["lines"] = [{"scenario": scenarios[i], **line_numbers[i]} for i in range(n)]
+        breakdown["lines"] = [
+            {"scenario": scenarios[i]} | ({"category": categories[i]} if categories[i] else {}) | line_numbers[i]
+            for i in range(n)
+        ]
     return Award(
         status=Status.CAPPED if capped else Status.AWARDED,
         scenario=activity.scenario,

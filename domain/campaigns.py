@@ -264,3 +264,75 @@ def _why_not(p: Payout, winner: str, best: Payout | None) -> str:
 
 def spend_by_campaign(decision: Decision) -> Mapping[str, int]:
     return {p.campaign.id: p.points for p in decision.paid if p.points}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A past (or made-up) activity, as a simulation replays it."""
+
+    user_id: str
+    occasion: Occasion
+    scenario: str
+    lines: tuple[Line, ...]
+
+
+@dataclass
+class Simulation:
+    """What a campaign would have paid, alone, from an untouched budget, over activities in time order."""
+
+    campaign: Campaign
+    activities: int = 0
+    matched: int = 0
+    paid: int = 0
+    bonus_points: int = 0
+    cut_by_cap: int = 0
+    cut_by_budget: int = 0
+    by_region_scenario: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    """(region, scenario) → [activities paid, bonus points]."""
+    citizen_spent: dict[str, int] = field(default_factory=dict)
+
+    def add(self, c: Candidate) -> None:
+        self.activities += 1
+        if not matches(self.campaign, c.occasion):
+            return
+        budget_left = None if self.campaign.budget is None else self.campaign.budget - self.bonus_points
+        citizen_left = (
+            None
+            if self.campaign.per_citizen_cap is None
+            else self.campaign.per_citizen_cap - self.citizen_spent.get(c.user_id, 0)
+        )
+        p = payout(Offer(self.campaign, budget_left, citizen_left), c.lines)
+        if p.wanted == 0:
+            return
+        self.matched += 1
+        if p.limited_by == "per_citizen_cap":
+            self.cut_by_cap += 1
+        elif p.limited_by == "budget":
+            self.cut_by_budget += 1
+        if p.points == 0:
+            return
+        self.paid += 1
+        self.bonus_points += p.points
+        self.citizen_spent[c.user_id] = self.citizen_spent.get(c.user_id, 0) + p.points
+        cell = self.by_region_scenario.setdefault((c.occasion.region, c.scenario), [0, 0])
+        cell[0] += 1
+        cell[1] += p.points
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign.id,
+            "activities_considered": self.activities,
+            "activities_matched": self.matched,
+            "activities_paid": self.paid,
+            "bonus_points": self.bonus_points,
+            "cost_points": self.bonus_points,
+            "citizens_paid": len(self.citizen_spent),
+            "cut_by_per_citizen_cap": self.cut_by_cap,
+            "cut_by_budget": self.cut_by_budget,
+            "budget": self.campaign.budget,
+            "budget_exhausted": self.campaign.budget is not None and self.bonus_points >= self.campaign.budget,
+            "by_region_scenario": [
+                {"region": region, "scenario": scenario, "activities_paid": n, "bonus_points": points}
+                for (region, scenario), (n, points) in sorted(self.by_region_scenario.items())
+            ],
+        }

@@ -184,13 +184,22 @@ def adjustment(*, user_id: str, points: int, reason: str, posted_at: datetime) -
     )
 
 
-def reversal(original: StoredPosting, *, citizen_points: int, posted_at: datetime, memo: str | None = None) -> Posting:
+def reversal(
+    original: StoredPosting,
+    *,
+    citizen_points: int,
+    posted_at: datetime,
+    memo: str | None = None,
+    carbon_g: int | None = None,
+) -> Posting:
     """Undo `citizen_points` of what `original` gave the citizen (all of it, or a part).
 
     Every leg of the original is reversed in the same proportion, each new leg
     pointing to the leg it undoes; the legs of a two-leg posting are reversed
     exactly, so the reversal balances by construction. Reversals cannot be
-    reversed, and nothing can be reversed twice over.
+    reversed, and nothing can be reversed twice over. `carbon_g` is the carbon
+    to take back when the caller counts it cumulatively (refunds by quantity);
+    by default the same share of the original's carbon as of its points.
     """
     if original.kind is EntryKind.REVERSAL:
         raise InvalidReversal("a reversal cannot itself be reversed; post a new entry instead")
@@ -206,7 +215,9 @@ def reversal(original: StoredPosting, *, citizen_points: int, posted_at: datetim
     remaining = citizen_leg.points - already
     if abs(citizen_points) > abs(remaining):
         raise InvalidReversal(f"only {remaining} points of entry {citizen_leg.id} are left to reverse, not {citizen_points}")
-    carbon = _carbon_share(citizen_leg, citizen_points)
+    carbon = _carbon_share(citizen_leg, citizen_points) if carbon_g is None else carbon_g
+    if not 0 <= carbon <= citizen_leg.carbon_g:
+        raise InvalidReversal(f"cannot take back {carbon} g of the {citizen_leg.carbon_g} g entry {citizen_leg.id} recorded")
     return Posting(
         user_id=original.user_id,
         kind=EntryKind.REVERSAL,

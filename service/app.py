@@ -10,6 +10,7 @@ from integrations.sms import build_sms_sender
 from service.api import (
     activities,
     admin_adjustments,
+    admin_campaigns,
     admin_partners,
     admin_reference,
     auth,
@@ -17,6 +18,7 @@ from service.api import (
     imports,
     me,
     me_activities,
+    purchases,
 )
 from service.database import create_engine, create_sessionmaker
 from service.directory import Directory
@@ -78,9 +80,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(me.router)
     app.include_router(admin_adjustments.router)
+    app.include_router(admin_campaigns.router)
     app.include_router(admin_reference.router)
     app.include_router(admin_partners.router)
     app.include_router(activities.router)
     app.include_router(imports.router)
+    app.include_router(purchases.router)
     app.include_router(me_activities.router)
     return app

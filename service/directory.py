@@ -1,5 +1,5 @@
 """Small, slowly changing facts the hot paths need on every request: a partner's
-region and state, a station's owner, region and state. Kept per process for a
+region and state, a station's or a store's owner, region and state. Kept per process for a
 few seconds so an award does not pay a round trip for them."""
 
 import time
@@ -26,11 +26,20 @@ class StationFacts:
     active: bool
 
 
+@dataclass(frozen=True)
+class StoreFacts:
+    id: uuid.UUID
+    merchant_id: uuid.UUID
+    region: str
+    active: bool
+
+
 class Directory:
     def __init__(self, ttl_s: float = 10.0) -> None:
         self.ttl_s = ttl_s
         self._partners: dict[uuid.UUID, tuple[float, PartnerFacts | None]] = {}
         self._stations: dict[uuid.UUID, tuple[float, StationFacts | None]] = {}
+        self._stores: dict[uuid.UUID, tuple[float, StoreFacts | None]] = {}
 
     def _fresh(self, at: float) -> bool:
         return time.monotonic() - at < self.ttl_s
@@ -59,6 +68,18 @@ class Directory:
         self._stations[station_id] = (time.monotonic(), facts)
         return facts
 
+    async def store(self, session: AsyncSession, store_id: uuid.UUID) -> StoreFacts | None:
+        hit = self._stores.get(store_id)
+        if hit and self._fresh(hit[0]):
+            return hit[1]
+        row = (
+            await session.execute(text("SELECT id, merchant_id, region, active FROM stores WHERE id = :id"), {"id": store_id})
+        ).first()
+        facts = StoreFacts(row.id, row.merchant_id, row.region, row.active) if row else None
+        self._stores[store_id] = (time.monotonic(), facts)
+        return facts
+
     def forget(self) -> None:
         self._partners.clear()
         self._stations.clear()
+        self._stores.clear()

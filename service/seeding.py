@@ -7,6 +7,7 @@ system accounts) is apart from demo data (`tanpu seed --demo`).
 import json
 import logging
 import os
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import campaigns
+from domain.campaigns import Campaign, Stacking
 from domain.ledger import ADJUSTMENT_ACCOUNT, EXPIRY_ACCOUNT, REDEMPTION_ACCOUNT, issuance_account, system_account_kind
+from service.repositories import campaigns as campaign_shards
 from service.schema import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,60 @@ async def load_reference(session: AsyncSession) -> None:
         ),
         {"codes": codes, "kinds": [str(system_account_kind(c)) for c in codes]},
     )
+    await load_campaigns(session, known_regions=[r["code"] for r in _read("regions.json")], known_scenarios=sorted(scenarios))
+
+
+CAMPAIGN_IDS = uuid.UUID("6f1c7d4e-2b1a-5c3e-9d8f-7a6b5c4d3e2f")
+
+
+async def load_campaigns(session: AsyncSession, *, known_regions: list[str], known_scenarios: list[str]) -> None:
+    """Seeded campaigns (the Huangpu green consumption seasons), by code; once stored they are
+    the administrators' to change, so a seed never overwrites one."""
+    for doc in _read("campaigns.json"):
+        campaign_id = uuid.uuid5(CAMPAIGN_IDS, doc["code"])
+        rule = doc["rule"]
+        campaigns.validate(
+            Campaign(
+                id=str(campaign_id),
+                name=doc["name"],
+                regions=frozenset(doc["regions"]),
+                scenarios=frozenset(doc["scenarios"]),
+                starts_at=datetime.fromisoformat(doc["starts_at"]),
+                ends_at=datetime.fromisoformat(doc["ends_at"]),
+                stacking=Stacking(doc["stacking"]),
+                multiplier=campaigns.parse_multiplier(rule["multiplier"]) if "multiplier" in rule else None,
+                bonus=rule.get("bonus"),
+                per_citizen_cap=doc.get("per_citizen_cap"),
+                budget=doc.get("budget"),
+            ),
+            known_regions=known_regions,
+            known_scenarios=known_scenarios,
+        )
+        inserted = await session.execute(
+            text(
+                "INSERT INTO campaigns (id, code, name, regions, scenarios, starts_at, ends_at, multiplier, bonus, "
+                "per_citizen_cap, budget, stacking, status) VALUES (:id, :code, :name, :regions, :scenarios, :starts_at, "
+                ":ends_at, :multiplier, :bonus, :per_citizen_cap, :budget, :stacking, :status) "
+                "ON CONFLICT DO NOTHING RETURNING id"
+            ),
+            {
+                "id": campaign_id,
+                "code": doc["code"],
+                "name": doc["name"],
+                "regions": doc["regions"],
+                "scenarios": doc["scenarios"],
+                "starts_at": datetime.fromisoformat(doc["starts_at"]),
+                "ends_at": datetime.fromisoformat(doc["ends_at"]),
+                "multiplier": rule.get("multiplier"),
+                "bonus": rule.get("bonus"),
+                "per_citizen_cap": doc.get("per_citizen_cap"),
+                "budget": doc.get("budget"),
+                "stacking": doc["stacking"],
+                "status": doc.get("status", "draft"),
+            },
+        )
+        if inserted.first() is not None:
+            await campaign_shards.create_shards(session, campaign_id, doc.get("budget"))
 
 
 async def insert_methodology(session: AsyncSession, doc: dict[str, Any]) -> bool:

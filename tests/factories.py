@@ -3,14 +3,14 @@
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.auth.passwords import hash_secret
 from service.auth.tokens import Audience, issue_access_token
 from service.clock import utcnow
-from service.models import Admin, Partner, Station
+from service.models import Admin, GreenProduct, Partner, Region, Station, Store
 from service.repositories.users import get_or_create_citizen
 from service.settings import Settings
 
@@ -93,3 +93,42 @@ class Factory:
                 Station(id=station_id, partner_id=partner_id, name=f"station {station_id.hex[:6]}", region=region, active=active)
             )
         return station_id
+
+    async def region(self) -> str:
+        """A region of its own, so campaigns a test runs there pay nobody else's activities."""
+        code = f"t{uuid.uuid4().hex[:12]}"
+        async with self.sessionmaker() as session, session.begin():
+            session.add(Region(code=code, name=f"Test {code}", name_zh="测试"))
+        return code
+
+    async def store(self, merchant_id: uuid.UUID, region: str = "huangpu", active: bool = True) -> uuid.UUID:
+        store_id = uuid.uuid4()
+        async with self.sessionmaker() as session, session.begin():
+            session.add(
+                Store(id=store_id, merchant_id=merchant_id, name=f"store {store_id.hex[:6]}", region=region, active=active)
+            )
+        return store_id
+
+    async def product(
+        self,
+        merchant_id: uuid.UUID,
+        sku: str,
+        carbon_g_per_unit: int,
+        *,
+        category: str = "appliance",
+        valid_until: date = date(2030, 12, 31),
+    ) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            session.add(
+                GreenProduct(
+                    id=uuid.uuid4(),
+                    merchant_id=merchant_id,
+                    sku=sku,
+                    name=f"product {sku}",
+                    category=category,
+                    carbon_g_per_unit=carbon_g_per_unit,
+                    cert_scheme="CGP",
+                    cert_number=f"CGP-{sku}",
+                    cert_valid_until=valid_until,
+                )
+            )

@@ -175,8 +175,9 @@ async def create_shards(session: AsyncSession, campaign_id: uuid.UUID, budget: i
     )
 
 
-async def rebalance_shards(session: AsyncSession, campaign_id: uuid.UUID, budget: int | None) -> int:
-    """Spread a changed budget over the shards (held locked); returns the spend so far."""
+async def rebalance_shards(session: AsyncSession, campaign_id: uuid.UUID, budget: int | None) -> int | None:
+    """Spread a changed budget over the shards (held locked); the spend so far, or None (and nothing
+    changed) when the budget is below it."""
     rows = (
         await session.execute(
             text("SELECT shard, spent FROM campaign_budget_shards WHERE campaign_id = :c ORDER BY shard FOR UPDATE"),
@@ -184,6 +185,8 @@ async def rebalance_shards(session: AsyncSession, campaign_id: uuid.UUID, budget
         )
     ).all()
     spent = [int(r.spent) for r in rows]
+    if budget is not None and budget < sum(spent):
+        return None
     caps = shard_caps(budget, spent)
     await session.execute(
         text(

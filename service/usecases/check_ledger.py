@@ -353,6 +353,44 @@ async def _triggers(conn: AsyncConnection, out: _Collector) -> None:
                 out.add("append_only_trigger", f"trigger {name} on {table} is disabled: the table can be edited")
 
 
+async def _campaign_spend(conn: AsyncConnection, out: _Collector) -> None:
+    """A campaign's spend (its budget shards) is exactly what its account paid out net of reversals,
+    no shard is past its cap (so the campaign is within its budget), and each citizen's spend in a
+    campaign (its per-citizen cap) is what that citizen's bonus entries add up to."""
+    rows = await _rows(
+        conn,
+        """
+        WITH spend AS (SELECT campaign_id, sum(spent) AS spent, bool_or(cap IS NOT NULL AND spent > cap) AS over_cap
+                       FROM campaign_budget_shards GROUP BY campaign_id),
+             paid AS (SELECT substr(account, 10)::uuid AS campaign_id, -sum(points) AS paid
+                      FROM entries WHERE account LIKE 'campaign:%' GROUP BY account)
+        SELECT coalesce(s.campaign_id, p.campaign_id), coalesce(s.spent, 0), coalesce(p.paid, 0), coalesce(s.over_cap, false),
+               c.budget
+        FROM spend s FULL JOIN paid p ON p.campaign_id = s.campaign_id
+        LEFT JOIN campaigns c ON c.id = coalesce(s.campaign_id, p.campaign_id)
+        WHERE coalesce(s.spent, 0) <> coalesce(p.paid, 0) OR coalesce(s.over_cap, false)
+           OR (c.budget IS NOT NULL AND coalesce(p.paid, 0) > c.budget)
+        """,
+    )
+    for campaign_id, spent, paid, over_cap, budget in rows:
+        if spent != paid:
+            out.add("campaign_spend", f"campaign {campaign_id} records {spent} spent but its entries paid {paid}")
+        if over_cap or (budget is not None and paid > budget):
+            out.add("campaign_budget", f"campaign {campaign_id} paid {paid} of a {budget} budget (or a shard is past its cap)")
+    rows = await _rows(
+        conn,
+        """
+        WITH paid AS (SELECT user_id, campaign_id, sum(points) AS paid FROM entries
+                      WHERE account = 'citizen' AND campaign_id IS NOT NULL GROUP BY user_id, campaign_id)
+        SELECT coalesce(s.user_id, p.user_id), coalesce(s.campaign_id, p.campaign_id), coalesce(s.spent, 0), coalesce(p.paid, 0)
+        FROM campaign_citizen_spend s FULL JOIN paid p ON p.user_id = s.user_id AND p.campaign_id = s.campaign_id
+        WHERE coalesce(s.spent, 0) <> coalesce(p.paid, 0)
+        """,
+    )
+    for user_id, campaign_id, spent, paid in rows:
+        out.add("campaign_citizen_spend", f"citizen {user_id} got {paid} from campaign {campaign_id} but {spent} is recorded")
+
+
 CHECKS: tuple[Callable[[AsyncConnection, _Collector], Any], ...] = (
     _triggers,
     _balanced_postings,
@@ -362,6 +400,7 @@ CHECKS: tuple[Callable[[AsyncConnection, _Collector], Any], ...] = (
     _reversals,
     _citizen_accounts,
     _digests,
+    _campaign_spend,
 )
 
 

@@ -221,3 +221,25 @@ def test_campaigns_apply_to_travel_and_recycling_too(default_2025: Methodology) 
 def test_a_duplicate_or_rejected_activity_gets_no_bonus(default_2025: Methodology) -> None:
     dup = evaluate(purchase(line("TV", 1, 800)), replace(ctx(default_2025, Offer(SEASON)), duplicate_of="x"))
     assert (dup.status, dup.bonus_points) == (Status.DUPLICATE, 0)
+
+
+def test_simulation_replays_caps_and_budget_in_order_and_sums_by_region_and_scenario() -> None:
+    c = replace(SEASON, regions=frozenset({"huangpu", "putuo"}), per_citizen_cap=150, budget=250)
+    sim = campaigns.Simulation(c)
+    at = datetime(2025, 5, 2, 12, tzinfo=SHANGHAI)
+    for user, region in [("a", "huangpu"), ("a", "huangpu"), ("b", "putuo"), ("c", "huangpu"), ("d", "minhang")]:
+        sim.add(campaigns.Candidate(user, Occasion(region, at), "purchase.green", (Line("purchase.green", 100),)))
+    sim.add(campaigns.Candidate("e", Occasion("huangpu", at), "travel.metro", (Line("travel.metro", 100),)))
+    out = sim.summary()
+    # a: 100 then 50 (cap 150); b: 100; c: budget 250 is spent → 0
+    assert (out["activities_considered"], out["activities_matched"], out["activities_paid"]) == (6, 4, 3)
+    assert (out["bonus_points"], out["budget_exhausted"], out["cut_by_per_citizen_cap"], out["cut_by_budget"]) == (
+        250,
+        True,
+        1,
+        1,
+    )
+    assert out["by_region_scenario"] == [
+        {"region": "huangpu", "scenario": "purchase.green", "activities_paid": 2, "bonus_points": 150},
+        {"region": "putuo", "scenario": "purchase.green", "activities_paid": 1, "bonus_points": 100},
+    ]

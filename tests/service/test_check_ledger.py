@@ -193,3 +193,21 @@ async def test_the_check_is_pure_reporting(valid_ledger: tuple[str, str, dict[st
     second = await check_database(with_database(server_url, name))
     assert first == second
     assert first.ok
+
+
+async def test_campaign_spend_that_the_entries_do_not_show_is_reported(corrupt_copy: tuple[str, dict[str, object]]) -> None:
+    url, written = corrupt_copy
+    campaign = uuid.uuid4()
+    await sql(
+        url,
+        "INSERT INTO campaigns (id, name, regions, scenarios, starts_at, ends_at, bonus, budget, stacking, status) "
+        f"VALUES ('{campaign}', 'c', '{{huangpu}}', '{{purchase.green}}', now(), now() + interval '1 day', 10, 100, "
+        "'stack', 'active'); "
+        f"INSERT INTO campaign_budget_shards (campaign_id, shard, cap, spent) VALUES ('{campaign}', 0, 50, 60); "
+        f"INSERT INTO campaign_citizen_spend (user_id, campaign_id, spent) VALUES ('{written['bob']}', '{campaign}', 10);",
+    )
+    code, output = await _check(url)
+    assert code != 0
+    assert f"campaign_spend: campaign {campaign} records 60 spent but its entries paid 0" in output
+    assert f"campaign_budget: campaign {campaign}" in output
+    assert f"campaign_citizen_spend: citizen {written['bob']} got 0 from campaign {campaign} but 10 is recorded" in output
