@@ -10,7 +10,7 @@ from sqlalchemy import text
 from domain.activities import GreenProduct, Purchase, PurchaseLine
 from domain.idempotency import request_hash
 from service.api.activities import reporting_partner, single_response
-from service.api.schemas import ExternalId, Strict, UserRef
+from service.api.schemas import ActivityOut, ExternalId, Strict, UserRef
 from service.auth.deps import PartnerPrincipal, partner_with_scope
 from service.clock import utcnow
 from service.deps import SessionDep
@@ -111,7 +111,7 @@ async def _catalogue(session: SessionDep, merchant_id: uuid.UUID, skus: list[str
     "/purchases",
     operation_id="report_purchase",
     status_code=201,
-    response_model=None,
+    response_model=ActivityOut,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def report_purchase(body: PurchaseIn, request: Request, session: SessionDep, partner: PurchaseWriter) -> Response:
