@@ -37,7 +37,7 @@ async def records(session: AsyncSession, where: AuditFilter, *, before_id: int |
         conditions.append("id < :before_id")
         params["before_id"] = before_id
     # Only the fixed fragments above are spliced in; every value is a bound parameter.
-    where = ("WHERE " + " AND ".join(conditions) + " ") if conditions else ""
+    clause = ("WHERE " + " AND ".join(conditions) + " ") if conditions else ""
     columns = "id, at, actor_kind, actor_id, action, target_kind, target_id, before, after, request_id"
-    sql = f"SELECT {columns} FROM audit_log {where}ORDER BY id DESC LIMIT :limit"  # noqa: S608
+    sql = f"SELECT {columns} FROM audit_log {clause}ORDER BY id DESC LIMIT :limit"  # noqa: S608
     return list(await session.execute(text(sql), params | {"limit": limit}))
