@@ -15,7 +15,8 @@ from service.repositories import audit_log as audit_repo
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
-Text = Annotated[str | None, Query(min_length=1, max_length=200)]
+# No control characters (PostgreSQL text cannot hold NUL; no action, kind or id has one).
+Text = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class AuditRecordOut(BaseModel):

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, BeforeValidator, Field, StrictBool, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBool, StrictInt, model_validator
 
 from service.api.schemas import Strict
 from service.auth.deps import AnyAdmin, OperatorOrAdmin
@@ -22,7 +22,21 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 MAX_CARBON_G_PER_UNIT = 1_000_000
 
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$", description="The merchant's sku")]
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+
+
+def _plain_text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and no name needs a control character: refuse them here, not with a 500.
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+Name = Annotated[PlainText, Field(min_length=1, max_length=200)]
+RegionCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")]
 Category = Annotated[
     str,
     Field(
@@ -48,8 +62,8 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 
 class CertificationIn(Strict):
-    scheme: str = Field(min_length=1, max_length=100, pattern=r"\S", description="e.g. China Green Product Certification")
-    number: str = Field(min_length=1, max_length=100, pattern=r"\S")
+    scheme: PlainText = Field(min_length=1, max_length=100, description="e.g. China Green Product Certification")
+    number: PlainText = Field(min_length=1, max_length=100)
     valid_until: IsoDate = Field(description="The last day a purchase earns by this certificate (Asia/Shanghai)")
 
 
@@ -90,12 +104,10 @@ class ProductPatch(Strict):
         changes: dict[str, Any] = {f: getattr(self, f) for f in self.model_fields_set if f != "certification"}
         if self.certification is not None:
             changes |= {
-                "cert_scheme": self.certification.scheme.strip(),
-                "cert_number": self.certification.number.strip(),
+                "cert_scheme": self.certification.scheme,
+                "cert_number": self.certification.number,
                 "cert_valid_until": self.certification.valid_until,
             }
-        if "name" in changes:
-            changes["name"] = changes["name"].strip()
         return changes
 
 
@@ -120,7 +132,7 @@ class ProductPage(BaseModel):
 class StoreIn(Strict):
     merchant_id: uuid.UUID
     name: Name
-    region: str = Field(min_length=1, max_length=64)
+    region: RegionCode
 
 
 class StoreOut(BaseModel):
@@ -162,9 +174,7 @@ async def create_product(body: ProductIn, session: SessionDep, admin: OperatorOr
         name=body.name,
         category=body.category,
         carbon_g_per_unit=body.carbon_g_per_unit,
-        certification=Certification(
-            body.certification.scheme.strip(), body.certification.number.strip(), body.certification.valid_until
-        ),
+        certification=Certification(body.certification.scheme, body.certification.number, body.certification.valid_until),
         actor_id=admin.admin_id,
     )
     return _product_out(product)
@@ -188,7 +198,7 @@ async def list_products(
     session: SessionDep,
     admin: AnyAdmin,
     merchant_id: uuid.UUID | None = None,
-    sku: str | None = Query(default=None, max_length=64),
+    sku: str | None = Query(default=None, max_length=64, pattern=r"^[\x21-\x7e]+$"),
     active: bool | None = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
@@ -220,7 +230,7 @@ async def list_stores(
     session: SessionDep,
     admin: AnyAdmin,
     merchant_id: uuid.UUID | None = None,
-    region: str | None = Query(default=None, max_length=64),
+    region: str | None = Query(default=None, max_length=64, pattern=r"^[a-z0-9_-]+$"),
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> StorePage:

@@ -138,6 +138,7 @@ async def test_bad_filters_are_refused(client: AsyncClient, factory: Factory) ->
         ({"from": "yesterday"}, "validation_error"),
         ({"actor_id": "admin"}, "validation_error"),
         ({"action": ""}, "validation_error"),
+        ({"target_id": "a\x00b"}, "validation_error"),  # PostgreSQL text cannot hold NUL: not a 500
         ({"limit": 0}, "validation_error"),
         ({"cursor": "not a cursor"}, "invalid_cursor"),
     ]

@@ -112,6 +112,8 @@ async def test_malformed_products_are_refused(client: AsyncClient, factory: Fact
         {"sku": "has space"},
         {"sku": ""},
         {"name": "   "},
+        {"name": "LED\u0000bulb"},
+        {"certification": cert | {"number": "CQC\n24"}},
         {"certification": cert | {"valid_until": "2027-13-01"}},
         {"certification": cert | {"valid_until": 1830297600}},
         {"certification": {k: v for k, v in cert.items() if k != "number"}},
@@ -262,6 +264,7 @@ async def test_product_and_store_lists_are_cursor_paginated(client: AsyncClient,
         ).json()
         assert len(whole["items"]) == 5 and whole["next_cursor"] is None
         for params, code in (
+            ({"sku": "a\x00b", "region": "a\x00b"}, "validation_error"),
             ({"cursor": "garbage!"}, "invalid_cursor"),
             ({"cursor": "aWQ6NDI"}, "invalid_cursor"),
             ({"limit": 0}, "validation_error"),
@@ -309,6 +312,8 @@ async def test_stores_belong_to_active_merchants_in_known_regions(
         ({"merchant_id": str(uuid.uuid4()), "name": "x", "region": "huangpu"}, "unknown_partner"),
         ({"merchant_id": str(merchant.id), "name": "x", "region": "atlantis"}, "unknown_region"),
         ({"merchant_id": str(merchant.id), "name": "", "region": "huangpu"}, "validation_error"),
+        ({"merchant_id": str(merchant.id), "name": "a\u0000b", "region": "huangpu"}, "validation_error"),
+        ({"merchant_id": str(merchant.id), "name": "x", "region": "Huang Pu"}, "validation_error"),
         ({"merchant_id": str(merchant.id), "name": "x", "region": "huangpu", "active": False}, "validation_error"),
     ]
     for body, code in bad:
