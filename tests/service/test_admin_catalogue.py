@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +11,9 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.tokens import Audience
 from service.usecases.demo import load_demo
-from tests.factories import Factory
+from tests.factories import Actor, Factory
 
 DEMO = Path(__file__).resolve().parents[2] / "seeds" / "demo"
 
@@ -32,6 +33,24 @@ def product(merchant_id: uuid.UUID, **over: Any) -> dict[str, Any]:
 def as_stored(body: dict[str, Any]) -> dict[str, Any]:
     """An answer's timestamps as instants, so it compares with what the audit log kept."""
     return {k: datetime.fromisoformat(v) if k in ("created_at", "updated_at") else v for k, v in body.items()}
+
+
+async def purchase(client: AsyncClient, merchant: Actor, citizen: Actor, store_id: str, skus: dict[str, int]) -> dict[str, Any]:
+    body = {
+        "order_id": f"o-{uuid.uuid4().hex}",
+        "store_id": store_id,
+        "user": {"user_id": str(citizen.id)},
+        "purchased_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+        "lines": [{"sku": sku, "quantity": n, "amount_fen": 1990} for sku, n in skus.items()],
+    }
+    r = await client.post("/v1/purchases", json=body, headers=merchant.headers)
+    assert r.status_code == 201, r.text
+    answer: dict[str, Any] = r.json()
+    return answer
+
+
+def line_carbon(answer: dict[str, Any]) -> dict[str, int]:
+    return {x["sku"]: x["carbon_g"] for x in answer["breakdown"]["lines"]}
 
 
 async def audit_records(session: AsyncSession, target_id: str) -> list[Any]:
@@ -342,3 +361,49 @@ async def test_demo_catalogue_loads_once_with_its_fixed_ids(app: FastAPI, client
     assert expired == ["DEMO-BAG-RPET"]
     audit = (await client.get("/v1/admin/audit", params={"target_id": products[0]["id"]}, headers=auditor.headers)).json()
     assert [(a["action"], a["actor_kind"]) for a in audit["items"]] == [("product.create", "system")]
+    # the seeded catalogue is what demo purchases are judged by; the expired certificate earns nothing
+    citizen = await factory.citizen()
+    putuo_merchant = Actor(uuid.UUID(putuo), factory.token(uuid.UUID(putuo), Audience.PARTNER, ["purchases:write"]))
+    answer = await purchase(
+        client, putuo_merchant, citizen, "5e000000-0000-4000-8000-000000000003", {"DEMO-SOAP-REFILL-1L": 2, "BREAD": 1}
+    )
+    assert line_carbon(answer) == {"DEMO-SOAP-REFILL-1L": 240, "BREAD": 0}
+    huangpu_merchant = Actor(uuid.UUID(huangpu), factory.token(uuid.UUID(huangpu), Audience.PARTNER, ["purchases:write"]))
+    answer = await purchase(
+        client,
+        huangpu_merchant,
+        citizen,
+        "5e000000-0000-4000-8000-000000000001",
+        {"DEMO-DETERGENT-REFILL-2KG": 1, "DEMO-BAG-RPET": 3},
+    )
+    assert line_carbon(answer) == {"DEMO-DETERGENT-REFILL-2KG": 190, "DEMO-BAG-RPET": 0}
+    [bag] = [x for x in answer["breakdown"]["lines"] if x["sku"] == "DEMO-BAG-RPET"]
+    assert "expired on 2026-06-30" in bag["reason"]
+
+
+async def test_catalogue_changes_apply_to_the_next_purchase(client: AsyncClient, factory: Factory) -> None:
+    operator, merchant, citizen = await factory.admin("operator"), await factory.partner("merchant"), await factory.citizen()
+    store = (
+        await client.post(
+            "/v1/admin/stores",
+            json={"merchant_id": str(merchant.id), "name": "Zhenru", "region": "putuo"},
+            headers=operator.headers,
+        )
+    ).json()
+    refill = (
+        await client.post(
+            "/v1/admin/products", json=product(merchant.id, sku="REFILL", carbon_g_per_unit=120), headers=operator.headers
+        )
+    ).json()
+    await client.post("/v1/admin/products", json=product(merchant.id, sku="TAP", carbon_g_per_unit=900), headers=operator.headers)
+    before = await purchase(client, merchant, citizen, store["id"], {"REFILL": 2, "TAP": 1})
+    assert line_carbon(before) == {"REFILL": 240, "TAP": 900}
+    await client.patch(f"/v1/admin/products/{refill['id']}", json={"carbon_g_per_unit": 150}, headers=operator.headers)
+    assert line_carbon(await purchase(client, merchant, citizen, store["id"], {"REFILL": 2, "TAP": 1})) == {
+        "REFILL": 300,
+        "TAP": 900,
+    }
+    await client.patch(f"/v1/admin/products/{refill['id']}", json={"active": False}, headers=operator.headers)
+    after = await purchase(client, merchant, citizen, store["id"], {"REFILL": 2, "TAP": 1})
+    assert line_carbon(after) == {"REFILL": 0, "TAP": 900}
+    assert line_carbon(before) == {"REFILL": 240, "TAP": 900}  # what was awarded stays awarded
