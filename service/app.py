@@ -10,7 +10,9 @@ from integrations.sms import build_sms_sender
 from service.api import (
     activities,
     admin_adjustments,
+    admin_audit,
     admin_campaigns,
+    admin_catalogue,
     admin_partners,
     admin_reference,
     auth,
@@ -83,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_campaigns.router)
     app.include_router(admin_reference.router)
     app.include_router(admin_partners.router)
+    app.include_router(admin_catalogue.router)
+    app.include_router(admin_audit.router)
     app.include_router(activities.router)
     app.include_router(imports.router)
     app.include_router(purchases.router)

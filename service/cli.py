@@ -65,6 +65,8 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
             print("  partners: " + ", ".join(summary.partners) + " (secrets in seeds/demo/partners.json)")
             print("  citizens: " + ", ".join(summary.citizens))
             print("  recycling stations: " + ", ".join(summary.stations))
+            print("  merchants' stores: " + ", ".join(summary.stores))
+            print("  green products: " + ", ".join(summary.products) + " (seeds/demo/catalogue.json)")
     return 0
 
 
@@ -180,7 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply the database migrations").set_defaults(handler=cmd_migrate)
 
     seed = commands.add_parser("seed", help="load the reference seeds (and with --demo the demo data), idempotently")
-    seed.add_argument("--demo", action="store_true", help="also demo administrators, partners and citizens (never in production)")
+    seed.add_argument(
+        "--demo",
+        action="store_true",
+        help="also demo administrators, partners, stores, green products and citizens (never in production)",
+    )
     seed.set_defaults(handler=cmd_seed)
 
     admins = commands.add_parser("admins", help="administrators").add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -19,6 +19,8 @@ from domain.ledger import CITIZEN, AccountDelta, EntryKind, digest_of, totals_fr
 APPEND_ONLY_TRIGGERS = {
     "postings": ("postings_append_only", "postings_no_truncate"),
     "entries": ("entries_append_only", "entries_no_truncate"),
+    # GET /v1/admin/audit is only worth reading if nobody can rewrite it
+    "audit_log": ("audit_log_append_only", "audit_log_no_truncate"),
 }
 STREAM_BATCH = 2000
 
@@ -339,7 +341,7 @@ async def _triggers(conn: AsyncConnection, out: _Collector) -> None:
         conn,
         """
         SELECT c.relname, t.tgname, t.tgenabled::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-        WHERE c.relname IN ('postings', 'entries') AND c.relnamespace = to_regnamespace(current_schema())
+        WHERE c.relname IN ('postings', 'entries', 'audit_log') AND c.relnamespace = to_regnamespace(current_schema())
           AND NOT t.tgisinternal
         """,
     )

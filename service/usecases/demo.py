@@ -1,9 +1,10 @@
-"""`tanpu seed --demo`: demo administrators, partners and citizens, through the same use cases as
+"""`tanpu seed --demo`: demo administrators, partners, stores, green products and citizens, through the same use cases as
 the CLI and the API, idempotently (a second run changes nothing). Never in production."""
 
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.clock import utcnow
 from service.repositories import identities as identities_repo
+from service.repositories.catalogue import Certification
 from service.repositories.users import get_or_create_citizen
+from service.usecases import catalogue
 from service.usecases.adjustments import post_adjustment
 from service.usecases.admins import ensure_admin
 from service.usecases.partners import create_partner
@@ -28,6 +31,8 @@ class DemoSummary:
     partners: list[str] = field(default_factory=list)
     citizens: list[str] = field(default_factory=list)
     stations: list[str] = field(default_factory=list)
+    stores: list[str] = field(default_factory=list)
+    products: list[str] = field(default_factory=list)
     created: int = 0
 
 
@@ -55,6 +60,7 @@ async def load_demo(session: AsyncSession, folder: Path, *, production: bool) ->
             region=item["region"],
             client_id=item["client_id"],
             client_secret=item["client_secret"],
+            partner_id=uuid.UUID(item["id"]) if "id" in item else None,
         )
         summary.partners.append(f"{partner.client_id} ({item['kind']})")
         summary.created += partner.created
@@ -62,6 +68,7 @@ async def load_demo(session: AsyncSession, folder: Path, *, production: bool) ->
     for item in _read(folder, "stations.json")["stations"]:
         summary.created += await _ensure_station(session, item, partner_ids[item["partner"]])
         summary.stations.append(f"{item['id']} ({item['region']})")
+    await _load_catalogue(session, _read(folder, "catalogue.json"), partner_ids, summary)
     citizens = _read(folder, "citizens.json")
     granter = admin_ids[citizens["welcome_points_by"]]
     for item in citizens["citizens"]:
@@ -99,3 +106,35 @@ async def _ensure_station(session: AsyncSession, item: dict[str, Any], partner_i
         {"id": uuid.UUID(item["id"]), "p": partner_id, "n": item["name"], "r": item["region"]},
     )
     return int(inserted.first() is not None)
+
+
+async def _load_catalogue(
+    session: AsyncSession, doc: dict[str, Any], partner_ids: dict[str, uuid.UUID], summary: DemoSummary
+) -> None:
+    """The demo merchants' stores and products, by their fixed ids (already there: left as they are)."""
+    for item in doc["stores"]:
+        store, created = await catalogue.create_store(
+            session,
+            merchant_id=partner_ids[item["merchant"]],
+            name=item["name"],
+            region=item["region"],
+            actor_id=None,
+            store_id=uuid.UUID(item["id"]),
+        )
+        summary.stores.append(f"{store.id} ({store.region})")
+        summary.created += created
+    for item in doc["products"]:
+        cert = item["certification"]
+        product, created = await catalogue.create_product(
+            session,
+            merchant_id=partner_ids[item["merchant"]],
+            sku=item["sku"],
+            name=item["name"],
+            category=item["category"],
+            carbon_g_per_unit=int(item["carbon_g_per_unit"]),
+            certification=Certification(cert["scheme"], cert["number"], date.fromisoformat(cert["valid_until"])),
+            actor_id=None,
+            product_id=uuid.UUID(item["id"]),
+        )
+        summary.products.append(product.sku)
+        summary.created += created

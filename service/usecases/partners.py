@@ -68,15 +68,16 @@ async def create_partner(
     client_id: str | None = None,
     client_secret: str | None = None,
     actor_id: uuid.UUID | None = None,
+    partner_id: uuid.UUID | None = None,
 ) -> PartnerCredentials:
-    """A new partner with fresh credentials (or the given ones: the demo seed's fixed ids).
+    """A new partner with fresh credentials (or the given ones and id: the demo seed's fixed ids).
 
     With a `client_id` that already exists nothing is changed and `created` is False
     (the secret is then not returned: it was shown when the partner was created).
     """
     await _check(session, kind, name, region)
     scopes = SCOPES_BY_KIND[kind]
-    partner_id = uuid.uuid4()
+    partner_id = partner_id or uuid.uuid4()
     client_id = client_id or f"cl_{secrets.token_hex(12)}"
     client_secret = client_secret or secrets.token_urlsafe(32)
     secret_hash = await asyncio.to_thread(hash_secret, client_secret)  # scrypt is slow on purpose: off the loop

@@ -124,6 +124,15 @@ async def test_disabled_append_only_triggers_are_reported(corrupt_copy: tuple[st
     assert "trigger entries_no_truncate on entries is disabled" in output
 
 
+async def test_a_rewritable_audit_log_is_reported(corrupt_copy: tuple[str, dict[str, object]]) -> None:
+    url, _ = corrupt_copy
+    await sql(url, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only; DROP TRIGGER audit_log_no_truncate ON audit_log")
+    code, output = await _check(url)
+    assert code != 0
+    assert "trigger audit_log_append_only on audit_log is disabled" in output
+    assert "trigger audit_log_no_truncate on audit_log is missing" in output
+
+
 async def test_a_changed_balance_is_reported(corrupt_copy: tuple[str, dict[str, object]]) -> None:
     url, written = corrupt_copy
     await sql(url, f"UPDATE citizen_accounts SET balance = balance + 7 WHERE user_id = '{written['bob']}'")
