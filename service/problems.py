@@ -4,6 +4,7 @@ import asyncio
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -131,7 +132,21 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _unstorable_text(exc: BaseException) -> bool:
+    """PostgreSQL text cannot hold NUL (or bytes the encoding lacks): the client's input, not our bug."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    if _unstorable_text(exc):
+        return problem_response(422, "invalid_characters", "Unprocessable Content", "text fields cannot hold NUL characters")
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return await _database_unavailable(_, exc)
     if isinstance(exc, (OSError, PoolTimeout, InterfaceError, OperationalError, asyncio.TimeoutError)):

@@ -110,8 +110,14 @@ def upgrade() -> None:
     op.create_index(op.f('ix_stores_merchant_id'), 'stores', ['merchant_id'], unique=False)
 
 
+    op.create_index("ix_audit_log_target_kind_target_id_id", "audit_log", ["target_kind", "target_id", "id"], unique=False)
+    op.create_index("ix_audit_log_at", "audit_log", ["at"], unique=False)
+
+
 def downgrade() -> None:
     op.execute("SET LOCAL lock_timeout = '5s'")
+    op.drop_index("ix_audit_log_at", table_name="audit_log")
+    op.drop_index("ix_audit_log_target_kind_target_id_id", table_name="audit_log")
     op.drop_index(op.f('ix_stores_merchant_id'), table_name='stores')
     op.drop_table('stores')
     op.drop_table('green_products')

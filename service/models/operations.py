@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Identity, SmallInteger, Text
+from sqlalchemy import BigInteger, Column, Identity, Index, SmallInteger, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -29,6 +29,11 @@ class AuditRecord(SQLModel, table=True):
     """Who changed what, when, from what to what. Append-only (a trigger refuses edits)."""
 
     __tablename__ = "audit_log"
+    # the auditor's questions: the history of one thing, and a period
+    __table_args__ = (
+        Index("ix_audit_log_target_kind_target_id_id", "target_kind", "target_id", "id"),
+        Index("ix_audit_log_at", "at"),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True))
     at: datetime = Field(sa_column=timestamp(server_now=True))

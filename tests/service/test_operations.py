@@ -80,3 +80,10 @@ async def test_oversized_bodies_without_a_length_are_refused_while_reading(clien
         "/v1/activities/travel:batch", content=chunks(), headers={**partner.headers, "Content-Type": "application/json"}
     )
     assert (r.status_code, r.json()["code"]) == (413, "payload_too_large")
+
+
+async def test_text_postgresql_cannot_store_is_a_422_not_a_500(client: AsyncClient, factory: Factory) -> None:
+    admin, operator = await factory.admin(), await factory.partner("recycling")
+    body = {"partner_id": str(operator.id), "name": "station\u0000one", "region": "huangpu"}
+    r = await client.post("/v1/admin/stations", json=body, headers=admin.headers)
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_characters")
