@@ -14,6 +14,11 @@ even a citizen under heavy concurrent reporting gets exact caps and progress.
 Batches over many citizens go in rounds instead (see `_in_rounds`): optimism
 would fail whenever two batches share one citizen.
 
+Campaign bonuses come out of budget shards (service/repositories/campaigns.py):
+an optimistic write adds to a shard only if it still fits under the shard's
+cap, or the statement fails and the batch is evaluated again; the locked path
+holds the budgeted campaigns' shards too, so what it reads is what it may spend.
+
 A single post is a batch of one: the same code, the same guarantees.
 """
 
