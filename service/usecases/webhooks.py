@@ -65,7 +65,7 @@ _FAILED = text(
     UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = :status, last_error = :error,
         leased_until = NULL, lease_token = NULL,
         status = CASE WHEN CAST(:next AS timestamptz) IS NULL THEN 'dead' ELSE 'pending' END,
-        dead_at = CASE WHEN CAST(:next AS timestamptz) IS NULL THEN :now END,
+        dead_at = CASE WHEN CAST(:next AS timestamptz) IS NULL THEN CAST(:now AS timestamptz) END,
         next_attempt_at = coalesce(CAST(:next AS timestamptz), next_attempt_at)
     WHERE event_id = :id AND lease_token = :token AND status = 'pending'
     """
