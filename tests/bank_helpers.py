@@ -110,12 +110,16 @@ class BankEndpoint:
     accepted: list[dict[str, Any]] = field(default_factory=list)
     bad_signatures: int = 0
     port: int = 0
+    path: str = field(default_factory=lambda: secrets.token_hex(8))
+    """A path of its own: deliveries meant for an earlier test's server on a reused port are not counted."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/webhooks"
+        return f"http://127.0.0.1:{self.port}/webhooks/{self.path}"
 
     async def receive(self, request: Request) -> Response:
+        if request.path_params["path"] != self.path:
+            return Response(status_code=404)
         self.attempts += 1
         body = await request.body()
         if self.delay_s:
@@ -135,7 +139,7 @@ class BankEndpoint:
 async def bank_endpoint() -> AsyncIterator[BankEndpoint]:
     """A real HTTP server on 127.0.0.1, in this event loop, for the duration of the block."""
     endpoint = BankEndpoint(port=free_port())
-    app = Starlette(routes=[Route("/webhooks", endpoint.receive, methods=["POST"])])
+    app = Starlette(routes=[Route("/webhooks/{path}", endpoint.receive, methods=["POST"])])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=endpoint.port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
