@@ -9,6 +9,7 @@ from httpx import AsyncClient
 
 from tests.bank_helpers import link, make_bank
 from tests.factories import Factory
+from tests.service.test_purchases import campaign
 from tests.service.test_travel import trip
 
 
@@ -118,3 +119,16 @@ async def test_bad_bank_input_gets_clear_problems(client: AsyncClient, factory: 
     scoped = await link(client, await factory.citizen(), bank, scopes=["account:read"])
     r = await post(behaviour(scoped))
     assert (r.status_code, r.json()["code"]) == (403, "consent_scope_missing")
+
+
+async def test_campaigns_apply_to_bank_behaviours_like_any_scenario(client: AsyncClient, factory: Factory) -> None:
+    admin, citizen = await factory.admin("operator"), await factory.citizen()
+    bank = await make_bank(factory, region="putuo")  # a region and behaviour no other test's campaign touches
+    await campaign(client, admin, regions=["putuo"], scenarios=["bank.green_loan_repayment"], budget=10_000)
+    link_id = await link(client, citizen, bank)
+    r = await client.post(
+        "/v1/bank/activities", json=behaviour(link_id, behaviour="green_loan_repayment", quantity=1), headers=bank.headers
+    )
+    assert r.status_code == 201, r.text
+    assert (r.json()["carbon_g"], r.json()["points"], r.json()["bonus_points"]) == (100, 100, 100)
+    assert (await client.get("/v1/me/account", headers=citizen.headers)).json()["balance"] == 200
