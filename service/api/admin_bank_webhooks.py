@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
 from service import audit
@@ -59,7 +59,7 @@ async def list_deliveries(
     response_model=ReplayOut,
     responses=problem_responses(401, 403, 404, 409),
 )
-async def replay(event_id: int, session: SessionDep, admin: AdminOnly) -> ReplayOut:
+async def replay(event_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, admin: AdminOnly) -> ReplayOut:
     """Put a dead-lettered delivery back in the queue, due now, with a fresh 24-hour retry window."""
     row = await webhooks.replay(session, event_id, now=utcnow())
     if row is None:

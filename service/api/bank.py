@@ -1,8 +1,8 @@
 """The bank's side (partner tokens with scope `bank`): link a customer, read the carbon account,
 pull the change feed, post the bank's own green behaviours, daily statements and reconciliation."""
 
+import datetime as dt
 import uuid
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -46,7 +46,7 @@ class LinkOut(BaseModel):
     link_id: uuid.UUID
     scopes: list[str]
     customer_ref: str
-    created_at: datetime
+    created_at: dt.datetime
 
 
 class BankAccountOut(BaseModel):
@@ -57,7 +57,7 @@ class BankAccountOut(BaseModel):
     balance: int
     lifetime_earned: int
     level: LevelOut | None
-    as_of: datetime
+    as_of: dt.datetime
 
 
 class ChangeOut(BaseModel):
@@ -71,7 +71,7 @@ class ChangeOut(BaseModel):
     scenario: str | None
     posting_id: int | None
     activity_id: uuid.UUID | None
-    occurred_at: datetime
+    occurred_at: dt.datetime
 
 
 class ChangesPage(BaseModel):
@@ -107,14 +107,14 @@ class StatementEntryOut(BaseModel):
     kind: str
     points: int
     carbon_g: int
-    posted_at: datetime
+    posted_at: dt.datetime
 
 
 class StatementOut(BaseModel):
-    date: date
+    date: dt.date
     timezone: str
-    from_: datetime = Field(alias="from")
-    to: datetime
+    from_: dt.datetime = Field(alias="from")
+    to: dt.datetime
     complete: bool
     count: int
     points: int
@@ -141,7 +141,7 @@ class DifferenceOut(BaseModel):
 
 
 class ReconciliationOut(BaseModel):
-    date: date
+    date: dt.date
     agrees: bool
     differences: list[DifferenceOut]
     missing_at_bank: list[int]
@@ -199,6 +199,8 @@ async def changes(
     """The change feed of the bank's linked customers, ordered by seq, at least once: resume from `next_cursor`.
     Events that committed are never skipped, whatever order concurrent transactions committed in."""
     after = decode_cursor(cursor) or 0
+    if not 0 <= after < 2**62:
+        raise ProblemError(422, "invalid_cursor", "the cursor is not one this API gave out")
     await bank_feed.sequence_committed(request.app.state.sessionmaker, utcnow())
     page_size = capped(limit)
     items = await bank_feed.read_changes(session, bank_id=bank.partner_id, after_seq=after, limit=page_size + 1)
@@ -235,31 +237,28 @@ async def report_activity(body: BankActivityIn, request: Request, session: Sessi
     return single_response(outcome)
 
 
-DateParam = Annotated[date, "the Asia/Shanghai day, YYYY-MM-DD"]
-
-
 @router.get(
-    "/statements/{day}",
+    "/statements/{date}",
     operation_id="get_bank_statement",
     response_model=StatementOut,
     responses=problem_responses(401, 403, 422),
 )
-async def get_statement(day: date, session: SessionDep, bank: Bank) -> Any:
+async def get_statement(date: dt.date, session: SessionDep, bank: Bank) -> Any:
     """The day's entries (Asia/Shanghai) of the bank's linked customers, with counts, sums by kind and a SHA-256 digest."""
     now = utcnow()
-    s = await bank_statements.statement(session, bank_id=bank.partner_id, day=day, now=now)
+    s = await bank_statements.statement(session, bank_id=bank.partner_id, day=date, now=now)
     return bank_statements.statement_answer(s, now=now)
 
 
 @router.post(
-    "/statements/{day}/reconcile",
+    "/statements/{date}/reconcile",
     operation_id="reconcile_bank_statement",
     response_model=ReconciliationOut,
     responses=problem_responses(401, 403, 422),
 )
-async def reconcile(day: date, body: ReconcileIn, session: SessionDep, bank: Bank) -> Any:
+async def reconcile(date: dt.date, body: ReconcileIn, session: SessionDep, bank: Bank) -> Any:
     """The bank's totals for the day against ours: the differences, and which entries either side lacks."""
-    s = await bank_statements.statement(session, bank_id=bank.partner_id, day=day, now=utcnow())
+    s = await bank_statements.statement(session, bank_id=bank.partner_id, day=date, now=utcnow())
     theirs = statements.BankTotals(
         count=body.count,
         points=body.points,

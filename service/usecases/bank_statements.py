@@ -11,8 +11,12 @@ from domain.calendar import local_day
 from service.problems import ProblemError
 from service.repositories import banks as repo
 
+FIRST_DAY = date(2020, 1, 1)
+
 
 async def statement(session: AsyncSession, *, bank_id: uuid.UUID, day: date, now: datetime) -> statements.Statement:
+    if day < FIRST_DAY:
+        raise ProblemError(422, "date_out_of_range", f"statements begin on {FIRST_DAY.isoformat()}")
     if day > local_day(now):
         raise ProblemError(422, "date_in_future", f"{day.isoformat()} has not begun yet in Shanghai")
     start, end = statements.day_bounds(day)

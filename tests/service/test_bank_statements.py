@@ -74,3 +74,15 @@ async def test_statement_dates_are_checked(client: AsyncClient, factory: Factory
     assert (r.status_code, r.json()["code"]) == (422, "validation_error")
     past = (await client.get("/v1/bank/statements/2025-06-01", headers=bank.headers)).json()
     assert (past["count"], past["complete"], past["digest"]) == (0, True, hashlib.sha256(b"").hexdigest())
+
+
+async def test_out_of_range_input_is_a_problem_not_a_crash(client: AsyncClient, factory: Factory) -> None:
+    bank, admin = await make_bank(factory), await factory.admin("admin")
+    r = await client.get("/v1/bank/statements/0001-01-01", headers=bank.headers)
+    assert (r.status_code, r.json()["code"]) == (422, "date_out_of_range")
+    from service.pagination import encode_cursor
+
+    r = await client.get("/v1/bank/changes", params={"cursor": encode_cursor(2**70)}, headers=bank.headers)
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_cursor")
+    r = await client.post(f"/v1/admin/bank-webhooks/{2**70}/replay", headers=admin.headers)
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
