@@ -201,3 +201,23 @@ async def test_webhook_urls_are_checked_when_a_bank_is_registered(client: AsyncC
             assert (r.status_code, r.json()["code"]) == (422, "unsafe_webhook_url"), url
     finally:
         app.state.settings = development
+
+
+async def test_the_api_process_runs_the_dispatcher(client: AsyncClient, factory: Factory, app: Any) -> None:
+    """`tanpu serve` (the app's lifespan, with TANPU_RUN_JOBS and TANPU_WEBHOOK_DISPATCHER) delivers by itself."""
+    import asyncio
+
+    from service.app import create_app
+
+    async with bank_endpoint() as endpoint:
+        bank = await make_bank(factory, webhook_url=endpoint.url)
+        endpoint.secret = bank.webhook_secret
+        await _earn(client, factory, bank, citizens=1, trips=1)
+        serving = create_app(app.state.settings.model_copy(update={"webhook_dispatcher": True}))
+        async with serving.router.lifespan_context(serving):
+            for _ in range(200):
+                if endpoint.accepted:
+                    break
+                await asyncio.sleep(0.05)
+    assert [e["type"] for e in endpoint.accepted] == ["carbon_account.changed"]
+    assert endpoint.bad_signatures == 0
