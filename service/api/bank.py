@@ -30,7 +30,16 @@ from service.usecases.award_pipeline import Report, award_reports
 
 router = APIRouter(prefix="/v1/bank", tags=["bank"])
 
-Bank = Annotated[PartnerPrincipal, Depends(partner_with_scope("bank"))]
+BankToken = Annotated[PartnerPrincipal, Depends(partner_with_scope("bank"))]
+
+
+async def active_bank(request: Request, session: SessionDep, token: BankToken) -> PartnerPrincipal:
+    """A bank's token, refused (401) once the bank is disabled, like every partner's."""
+    await reporting_partner(request, session, token)
+    return token
+
+
+Bank = Annotated[PartnerPrincipal, Depends(active_bank)]
 Behaviour = Literal["e_statement", "online_banking", "green_loan_repayment", "green_card_spend"]
 assert set(Behaviour.__args__) == set(BANK_BEHAVIOURS)  # type: ignore[attr-defined]
 

@@ -63,8 +63,9 @@ async def code_for_update(session: AsyncSession, code_hash: str) -> Any:
     return (
         await session.execute(
             text(
-                "SELECT code_hash, user_id, partner_id, scopes, expires_at, used_at, link_id, customer_ref "
-                "FROM bank_link_codes WHERE code_hash = :h FOR UPDATE"
+                "SELECT c.code_hash, c.user_id, c.partner_id, c.scopes, c.expires_at, c.used_at, c.link_id, c.customer_ref, "
+                "u.erased_at IS NOT NULL AS erased "
+                "FROM bank_link_codes c JOIN users u ON u.id = c.user_id WHERE c.code_hash = :h FOR UPDATE OF c"
             ),
             {"h": code_hash},
         )

@@ -76,7 +76,7 @@ async def accept_link_code(
     row = await repo.code_for_update(session, code_hash)
     stored = (
         StoredCode(bank_id=str(row.partner_id), expires_at=row.expires_at, used_at=row.used_at, customer_ref=row.customer_ref)
-        if row
+        if row and not row.erased
         else None
     )
     refusal = judge_code(stored, bank_id=str(bank_id), customer_ref=customer_ref, now=now)

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.webhooks import RETRY_FOR, next_attempt
-from integrations.banks.client import WebhookSender
+from integrations.banks.client import DeliveryResult, WebhookSender
 from service.usecases.bank_feed import sequence_committed, webhook_body
 
 log = logging.getLogger(__name__)
@@ -115,13 +115,16 @@ class Dispatcher:
 
     async def _deliver(self, row: Any, token: uuid.UUID) -> None:
         sent_at = self.clock()
-        result = await self.sender.deliver(
-            url=row.webhook_url,
-            secret=row.webhook_secret,
-            event_id=str(row.event_id),
-            body=webhook_body(row),
-            timestamp=int(sent_at.timestamp()),
-        )
+        if not row.webhook_url or not row.webhook_secret:
+            result = DeliveryResult(False, error="the bank has no webhook URL any more")
+        else:
+            result = await self.sender.deliver(
+                url=row.webhook_url,
+                secret=row.webhook_secret,
+                event_id=str(row.event_id),
+                body=webhook_body(row),
+                timestamp=int(sent_at.timestamp()),
+            )
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
             if result.ok:

@@ -171,3 +171,15 @@ async def test_erasure_helpers_revoke_every_link_and_export_the_consents(client:
     for bank in (bank_a, bank_b):
         items, _ = await read_feed(client, bank)
         assert [i["kind"] for i in items] == ["revocation"]
+
+
+async def test_a_disabled_bank_is_refused_everywhere(client: AsyncClient, factory: Factory, session: AsyncSession) -> None:
+    bank = await make_bank(factory)
+    await session.execute(text("UPDATE partners SET disabled_at = now() WHERE id = :p"), {"p": bank.id})
+    await session.commit()
+    for r in (
+        await client.get("/v1/bank/changes", headers=bank.headers),
+        await client.get("/v1/bank/statements/2025-06-01", headers=bank.headers),
+        await client.post("/v1/bank/links", json={"link_code": "AAAA-BBBB-CCCC-DDDD", "customer_ref": "x"}, headers=bank.headers),
+    ):
+        assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
