@@ -41,6 +41,7 @@ class PartnerOut(BaseModel):
     region: str
     client_id: str
     scopes: list[str]
+    webhook_url: str | None = None
     active: bool
     created_at: datetime
 
@@ -78,7 +79,8 @@ async def create(body: PartnerIn, session: SessionDep, settings: SettingsDep, ad
 async def list_partners(session: SessionDep, admin: AnyAdmin, kind: str | None = None) -> PartnerList:
     rows = await session.execute(
         text(
-            "SELECT id AS partner_id, kind, name, region, client_id, scopes, disabled_at IS NULL AS active, created_at "
+            "SELECT id AS partner_id, kind, name, region, client_id, scopes, webhook_url, "
+            "disabled_at IS NULL AS active, created_at "
             "FROM partners WHERE CAST(:k AS text) IS NULL OR kind = :k ORDER BY created_at, id LIMIT 5000"
         ),
         {"k": kind},

@@ -183,3 +183,23 @@ async def test_a_disabled_bank_is_refused_everywhere(client: AsyncClient, factor
         await client.post("/v1/bank/links", json={"link_code": "AAAA-BBBB-CCCC-DDDD", "customer_ref": "x"}, headers=bank.headers),
     ):
         assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
+
+
+async def test_one_code_presented_concurrently_makes_one_link(
+    client: AsyncClient, factory: Factory, session: AsyncSession
+) -> None:
+    import asyncio
+
+    citizen, bank = await factory.citizen(), await make_bank(factory)
+    code = await code_for(client, citizen, bank)
+    answers = await asyncio.gather(
+        *(
+            client.post("/v1/bank/links", json={"link_code": code, "customer_ref": "RACE-1"}, headers=bank.headers)
+            for _ in range(10)
+        )
+    )
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.json()["link_id"] for a in answers}) == 1
+    assert sorted(a.headers.get("Idempotent-Replayed", "false") for a in answers) == ["false"] + ["true"] * 9
+    links = await session.scalar(text("SELECT count(*) FROM bank_links WHERE user_id = :u"), {"u": citizen.id})
+    assert links == 1
