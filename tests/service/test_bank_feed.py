@@ -85,3 +85,30 @@ async def test_a_bad_cursor_is_a_clear_problem(client: AsyncClient, factory: Fac
     assert (r.status_code, r.json()["code"]) == (422, "invalid_cursor")
     empty = (await client.get("/v1/bank/changes", headers=bank.headers)).json()
     assert (empty["items"], empty["has_more"]) == ([], False) and empty["next_cursor"]
+
+
+async def test_every_ledger_writer_reaches_the_feed_without_knowing_about_banks(client: AsyncClient, factory: Factory) -> None:
+    """Awards, refunds' reversals and adjustments all write entries; the trigger on entries turns each
+    into a feed event in the writer's own statement."""
+    from tests.service.test_purchases import line, order, shop
+
+    bank, citizen, admin = await make_bank(factory), await factory.citizen(), await factory.admin("admin")
+    (merchant, store) = await shop(factory)
+    await link(client, citizen, bank)
+    body = order(citizen, store, [line("LED-9W", 4)])
+    assert (await client.post("/v1/purchases", json=body, headers=merchant.headers)).status_code == 201
+    refund = {"refund_id": f"r-{body['order_id']}", "order_id": body["order_id"], "lines": [{"sku": "LED-9W", "quantity": 1}]}
+    r = await client.post("/v1/refunds", json=refund, headers=merchant.headers)
+    assert r.status_code in (200, 201), r.text
+    r = await client.post(
+        "/v1/admin/adjustments",
+        json={"user_id": str(citizen.id), "points": 5, "reason": "goodwill"},
+        headers=admin.headers | {"Idempotency-Key": f"adj-{citizen.id}"},
+    )
+    assert r.status_code == 201, r.text
+    items, _ = await read_feed(client, bank)
+    assert [(i["kind"], i["points"], i["carbon_g"]) for i in items] == [
+        ("award", 140, 140),
+        ("reversal", -35, -35),
+        ("adjustment", 5, 0),
+    ]
