@@ -106,6 +106,8 @@ class BankEndpoint:
     secret: str = ""
     down: bool = False
     delay_s: float = 0.0
+    fail_next: int = 0
+    """Answer this many of the next deliveries with 500, whatever they are."""
     attempts: int = 0
     accepted: list[dict[str, Any]] = field(default_factory=list)
     bad_signatures: int = 0
@@ -126,6 +128,9 @@ class BankEndpoint:
             await asyncio.sleep(self.delay_s)
         if self.down:
             return Response("down for maintenance", status_code=503)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return Response("try again", status_code=500)
         if not verify(self.secret, request.headers.get(SIGNATURE_HEADER, ""), body, now=int(time.time()), tolerance_s=10**9):
             self.bad_signatures += 1
             return Response("bad signature", status_code=400)

@@ -1,10 +1,11 @@
 """Delivering the feed to banks as signed webhooks, from the outbox (`webhook_deliveries`).
 
 Each round: sequence what committed (that creates the deliveries), lease the head
-of each link (its lowest-seq pending delivery) that is due, deliver those in
-parallel outside any transaction, then record each result under its lease token.
-Per-link order holds because only a link's head is ever leased: event n+1 waits
-until n is delivered (or dead-lettered). A dispatcher killed mid-delivery loses
+of each link (its lowest-seq pending delivery) that is due, and deliver them in
+parallel, one stream per link, outside any transaction: each result is recorded
+under its lease token, and after a success the link's next event is leased and
+sent (up to STREAM_LIMIT a round). Per-link order holds because only a link's
+head is ever leased: event n+1 waits until n is delivered (or dead-lettered). A dispatcher killed mid-delivery loses
 nothing: its lease runs out and the delivery is tried again (at least once).
 Failures back off exponentially with jitter for 24 hours, then dead-letter; an
 administrator can replay a dead letter.
@@ -27,12 +28,20 @@ from service.usecases.bank_feed import sequence_committed, webhook_body
 
 log = logging.getLogger(__name__)
 
-_CLAIM = text(
-    """
+_ALL_HEADS = """
     WITH heads AS (
         SELECT DISTINCT ON (link_id) event_id, next_attempt_at, leased_until
         FROM webhook_deliveries WHERE status = 'pending' ORDER BY link_id, seq
-    ), due AS (
+    )"""
+
+_HEAD_OF_LINK = """
+    WITH heads AS (
+        SELECT event_id, next_attempt_at, leased_until
+        FROM webhook_deliveries WHERE status = 'pending' AND link_id = :link ORDER BY seq LIMIT 1
+    )"""
+
+_LEASE_DUE_HEADS = """
+    , due AS (
         SELECT event_id FROM heads
         WHERE next_attempt_at <= :now AND (leased_until IS NULL OR leased_until <= :now)
         ORDER BY next_attempt_at LIMIT :limit
@@ -50,7 +59,11 @@ _CLAIM = text(
     JOIN bank_links l ON l.id = e.link_id
     JOIN partners p ON p.id = e.partner_id
     """
-)
+
+_CLAIM = text(_ALL_HEADS + _LEASE_DUE_HEADS)
+_CLAIM_NEXT_OF_LINK = text(_HEAD_OF_LINK + _LEASE_DUE_HEADS)
+STREAM_LIMIT = 100
+"""Deliveries one link may make in a round before the others' new events get their turn."""
 
 _DELIVERED = text(
     """
@@ -99,9 +112,27 @@ class Dispatcher:
             claimed = list(
                 await session.execute(_CLAIM, {"now": now, "lease_until": now + self.lease, "token": token, "limit": self.batch})
             )
-        if claimed:
-            await asyncio.gather(*(self._deliver(row, token) for row in claimed))
-        return len(claimed)
+        if not claimed:
+            return 0
+        done = await asyncio.gather(*(self._stream(row, token) for row in claimed))
+        return sum(done)
+
+    async def _stream(self, row: Any, token: uuid.UUID) -> int:
+        """Deliver the link's head, then, while the bank takes them, the link's next events in seq
+        order, each leased before it is sent. Stops at the first failure (it backs off)."""
+        attempted = 0
+        while row is not None and attempted < STREAM_LIMIT:
+            attempted += 1
+            if not await self._deliver(row, token):
+                break
+            row = await self._claim_next(row.link_id, token)
+        return attempted
+
+    async def _claim_next(self, link_id: uuid.UUID, token: uuid.UUID) -> Any:
+        now = self.clock()
+        params = {"link": link_id, "now": now, "lease_until": now + self.lease, "token": token, "limit": 1}
+        async with self.sessionmaker() as session, session.begin():
+            return (await session.execute(_CLAIM_NEXT_OF_LINK, params)).first()
 
     async def drain(self, *, max_rounds: int = 10_000) -> int:
         """Rounds until nothing is due (tests, `tanpu webhooks dispatch --once`)."""
@@ -113,7 +144,7 @@ class Dispatcher:
             total += done
         return total
 
-    async def _deliver(self, row: Any, token: uuid.UUID) -> None:
+    async def _deliver(self, row: Any, token: uuid.UUID) -> bool:
         sent_at = self.clock()
         if not row.webhook_url or not row.webhook_secret:
             result = DeliveryResult(False, error="the bank has no webhook URL any more")
@@ -128,8 +159,11 @@ class Dispatcher:
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
             if result.ok:
-                await session.execute(_DELIVERED, {"now": now, "status": result.status_code, "id": row.event_id, "token": token})
-                return
+                recorded = await session.execute(
+                    _DELIVERED, {"now": now, "status": result.status_code, "id": row.event_id, "token": token}
+                )
+                # a lease that ran out meanwhile belongs to another dispatcher now: leave the link to it
+                return bool(getattr(recorded, "rowcount", 0))
             retry_at = next_attempt(failed_at=now, attempts=row.attempts + 1, deadline=row.deadline_at, jitter=self.jitter())
             await session.execute(
                 _FAILED,
@@ -144,6 +178,7 @@ class Dispatcher:
             )
         if retry_at is None:
             log.warning("webhook dead-lettered", extra={"event_id": row.event_id, "error": result.error})
+        return False
 
 
 async def replay(session: AsyncSession, event_id: int, *, now: datetime) -> dict[str, Any] | None:
