@@ -123,7 +123,12 @@ async def revoke_links(
     session: AsyncSession, *, user_id: uuid.UUID, link_id: uuid.UUID | None, by: str, now: datetime
 ) -> list[LinkRow]:
     """Revoke the citizen's live links (one, or all): each gets a consent record and a revocation
-    event in the feed, in this same transaction."""
+    event in the feed, in this same transaction.
+
+    The citizen's account row is locked first, as every ledger write locks it: a write in flight
+    commits (with its feed event) before the revocation, and a later one finds the link revoked
+    (its trigger reads the links after the lock is released), so nothing follows a revocation."""
+    await session.execute(text("SELECT 1 FROM citizen_accounts WHERE user_id = :u FOR UPDATE"), {"u": user_id})
     rows = await session.execute(
         text(
             f"""

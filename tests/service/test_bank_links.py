@@ -203,3 +203,24 @@ async def test_one_code_presented_concurrently_makes_one_link(
     assert sorted(a.headers.get("Idempotent-Replayed", "false") for a in answers) == ["false"] + ["true"] * 9
     links = await session.scalar(text("SELECT count(*) FROM bank_links WHERE user_id = :u"), {"u": citizen.id})
     assert links == 1
+
+
+async def test_a_ledger_write_in_flight_lands_before_the_revocation(client: AsyncClient, factory: Factory, app) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from domain import ledger
+    from service.repositories import ledger as ledger_repo
+
+    citizen, bank = await factory.citizen(), await make_bank(factory)
+    link_id = await link(client, citizen, bank)
+    async with app.state.sessionmaker() as held:
+        posting = ledger.adjustment(user_id=str(citizen.id), points=9, reason="in flight", posted_at=datetime.now(UTC))
+        delta = ledger.account_delta(posting.kind, posting.citizen_points, posting.carbon_g)
+        await ledger_repo.insert_posting(held, posting, delta, created_by="test")
+        revoking = asyncio.create_task(client.delete(f"/v1/me/bank-links/{link_id}", headers=citizen.headers))
+        await asyncio.sleep(0.3)
+        assert not revoking.done()  # it waits for the write that holds the citizen's account
+        await held.commit()
+    assert (await revoking).status_code == 204
+    items, _ = await read_feed(client, bank)
+    assert [i["kind"] for i in items] == ["adjustment", "revocation"]
