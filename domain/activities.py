@@ -276,4 +276,36 @@ class Purchase:
         )
 
 
-Activity = Trip | DailySteps | Dropoff | Purchase
+@dataclass(frozen=True, slots=True)
+class BankAction:
+    """A bank customer's own green behaviour, reported by the bank: so many units of it (e-statements,
+    transactions done online instead of at a branch, green-loan repayments, yuan of green-card spend)."""
+
+    behaviour: str
+    quantity: int
+    at: datetime
+
+    family = "bank"
+
+    @property
+    def scenario(self) -> str:
+        return f"bank.{self.behaviour}"
+
+    @property
+    def occurred_at(self) -> datetime:
+        return self.at
+
+    def measure(self, methodology: Methodology) -> Measured | Implausible:
+        factor = methodology.factor(self.scenario)
+        bounds = methodology.bank.get(self.behaviour)
+        if factor is None or bounds is None:
+            return Implausible(f"methodology {methodology.id} has no factor for {self.scenario}")
+        if self.quantity > bounds.max_quantity:
+            return Implausible(f"{self.quantity} units of {self.behaviour} is above the {bounds.max_quantity} per report maximum")
+        return Measured(
+            carbon_by_scenario=((self.scenario, factor.value * self.quantity),),
+            explanation={"factor": factor.describe(), "behaviour": self.behaviour, "quantity": self.quantity},
+        )
+
+
+Activity = Trip | DailySteps | Dropoff | Purchase | BankAction

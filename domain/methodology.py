@@ -6,7 +6,7 @@ at its occurred_at for its region, falling back to the `default` region.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -18,6 +18,7 @@ from domain.points import parse_rate
 DEFAULT_REGION = "default"
 TRAVEL_MODES = ("metro", "bus", "bike")
 FAMILIES = ("travel", "walk", "recycling", "purchase", "bank")
+BANK_BEHAVIOURS = ("e_statement", "online_banking", "green_loan_repayment", "green_card_spend")
 CONFIDENCE_LEVELS = ("official", "press", "paper", "provisional", "per product")
 
 
@@ -58,6 +59,12 @@ class RecyclingBounds:
 
 
 @dataclass(frozen=True, slots=True)
+class BankBounds:
+    max_quantity: int
+    """The most units of the behaviour one report may carry (a month of e-statements, a day of card spend)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReportingWindow:
     max_future_skew_minutes: int
     max_age_days: int
@@ -76,9 +83,14 @@ class Methodology:
     recycling: RecyclingBounds
     window: ReportingWindow
     caps: Mapping[str, int]
+    bank: Mapping[str, BankBounds] = field(default_factory=dict)
+    """Bounds per bank behaviour; a behaviour without a factor and bounds is not offered."""
 
     def factor(self, scenario: str) -> Factor | None:
         return self.factors.get(scenario)
+
+    def bank_behaviours(self) -> list[str]:
+        return sorted(self.bank)
 
     def recycling_categories(self) -> list[str]:
         return sorted(s.removeprefix("recycling.") for s in self.factors if s.startswith("recycling."))
@@ -143,6 +155,13 @@ def parse(id: str, region: str, effective_from: datetime, rate: str, document: M
             max_age_days=_whole(bounds["any"]["max_age_days"], "bounds.any.max_age_days"),
         )
         caps = {family: _whole(caps_doc[family], f"caps.{family}") for family in FAMILIES}
+        bank = {
+            behaviour: BankBounds(
+                max_quantity=_whole(bounds[f"bank.{behaviour}"]["max_quantity"], f"bounds.bank.{behaviour}.max_quantity")
+            )
+            for behaviour in BANK_BEHAVIOURS
+            if f"bank.{behaviour}" in factors and f"bank.{behaviour}" in bounds
+        }
     except (KeyError, TypeError, AttributeError) as exc:
         raise InvalidMethodology(f"the methodology document lacks {exc}") from None
     for mode, b in travel.items():
@@ -160,6 +179,7 @@ def parse(id: str, region: str, effective_from: datetime, rate: str, document: M
         recycling=recycling,
         window=window,
         caps=caps,
+        bank=bank,
     )
 
 

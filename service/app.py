@@ -6,25 +6,29 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from integrations.banks import WebhookClient
 from integrations.sms import build_sms_sender
 from service.api import (
     activities,
     admin_adjustments,
     admin_audit,
+    admin_bank_webhooks,
     admin_campaigns,
     admin_catalogue,
     admin_partners,
     admin_reference,
     auth,
+    bank,
     health,
     imports,
     me,
     me_activities,
+    me_bank_links,
     purchases,
 )
 from service.database import create_engine, create_sessionmaker
 from service.directory import Directory
-from service.jobs import ImportWorker
+from service.jobs import ImportWorker, WebhookWorker, build_dispatcher
 from service.methodologies import MethodologyCache
 from service.observability import BodyLimitMiddleware, RequestContextMiddleware
 from service.problems import install_problem_handlers
@@ -56,9 +60,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.import_worker = ImportWorker(app) if settings.run_jobs else None
         if app.state.import_worker is not None:
             app.state.import_worker.start()
+        app.state.webhook_client = WebhookClient(allow_insecure=settings.webhooks_insecure_ok)
+        app.state.webhook_worker = None
+        if settings.run_jobs and settings.webhook_dispatcher:
+            app.state.webhook_worker = WebhookWorker(build_dispatcher(app.state, app.state.webhook_client))
+            app.state.webhook_worker.start()
         try:
             yield
         finally:
+            if app.state.webhook_worker is not None:
+                await app.state.webhook_worker.stop()
+            await app.state.webhook_client.aclose()
             if app.state.import_worker is not None:
                 await app.state.import_worker.stop()
             await app.state.redis.aclose()
@@ -91,4 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(imports.router)
     app.include_router(purchases.router)
     app.include_router(me_activities.router)
+    app.include_router(me_bank_links.router)
+    app.include_router(bank.router)
+    app.include_router(admin_bank_webhooks.router)
     return app

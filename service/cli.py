@@ -89,7 +89,14 @@ def cmd_partners_create(args: argparse.Namespace, settings: Settings) -> int:
     from service.usecases.partners import PartnerError, create_partner
 
     async def work(session: Any) -> Any:
-        return await create_partner(session, kind=args.kind, name=args.name, region=args.region)
+        return await create_partner(
+            session,
+            kind=args.kind,
+            name=args.name,
+            region=args.region,
+            webhook_url=args.webhook_url,
+            allow_insecure_webhooks=settings.webhooks_insecure_ok,
+        )
 
     with runtime.servers(settings, redis=False) as ready:
         try:
@@ -159,6 +166,17 @@ def cmd_check_ledger(args: argparse.Namespace, settings: Settings) -> int:
     return 2
 
 
+def cmd_webhooks_dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from service.usecases.webhooks import run_standalone
+
+    with runtime.servers(settings, redis=False) as ready:
+        runtime.migrate(ready)
+        delivered = asyncio.run(run_standalone(ready, once=args.once))
+    if args.once:
+        print(json.dumps({"attempted": delivered}))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings | None) -> int:
     return run_bench(args.bench_args)
 
@@ -201,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     partner_create.add_argument("--kind", required=True, choices=["transit", "recycling", "merchant", "bank"])
     partner_create.add_argument("--name", required=True)
     partner_create.add_argument("--region", required=True)
+    partner_create.add_argument("--webhook-url", help="banks: the https URL that receives signed webhooks")
     partner_create.set_defaults(handler=cmd_partners_create)
 
     imports = commands.add_parser("import", help="import partner files").add_subparsers(
@@ -216,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-ledger", help="verify every ledger invariant; non-zero exit on a violation")
     check.add_argument("--examples", type=int, default=20, help="violations listed per invariant (default 20)")
     check.set_defaults(handler=cmd_check_ledger)
+
+    webhooks = commands.add_parser("webhooks", help="bank webhooks").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    dispatch = webhooks.add_parser("dispatch", help="run the bank webhook dispatcher alone (tanpu serve runs one too)")
+    dispatch.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    dispatch.set_defaults(handler=cmd_webhooks_dispatch)
 
     bench = commands.add_parser("bench", help="the benchmarks of bench/ (arguments go to `python -m bench`)")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)

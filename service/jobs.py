@@ -1,4 +1,5 @@
-"""Background work inside `tanpu serve`: travel imports (a loop that claims and processes them).
+"""Background work inside `tanpu serve`: travel imports (a loop that claims and processes them) and
+the bank webhook dispatcher.
 
 Imports are leased, so a second instance, or this one after a crash, picks up
 where a dead worker stopped once its lease runs out.
@@ -12,9 +13,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from integrations.banks.client import WebhookSender
 from service.clock import utcnow
 from service.directory import Directory
 from service.usecases import travel_import
+from service.usecases.webhooks import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +71,38 @@ class ImportWorker:
         await travel_import.run(state.sessionmaker, import_id, partner, methodologies=state.methodologies.versions, clock=utcnow)
         log.info("import finished", extra={"import_id": str(import_id)})
         return True
+
+
+class WebhookWorker:
+    """The bank webhook dispatcher inside `tanpu serve` (also run alone by `tanpu webhooks dispatch`)."""
+
+    def __init__(self, dispatcher: Dispatcher, *, idle_s: float = 1.0) -> None:
+        self.dispatcher = dispatcher
+        self.idle_s = idle_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run_forever(), name="tanpu-webhook-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                worked = await self.dispatcher.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook dispatcher failed; retrying shortly")
+                worked = 0
+            if not worked:
+                await asyncio.sleep(self.idle_s)
+
+
+def build_dispatcher(state: Any, sender: WebhookSender) -> Dispatcher:
+    settings = state.settings
+    return Dispatcher(state.sessionmaker, sender, clock=utcnow, lease=timedelta(seconds=settings.webhook_lease_s))

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     import_workers: int = Field(default=2, ge=1, le=16, alias="TANPU_IMPORT_WORKERS")
     run_jobs: bool = Field(default=True, alias="TANPU_RUN_JOBS")
     trust_forwarded_for: bool = Field(default=False, alias="TANPU_TRUST_FORWARDED_FOR")
+    webhook_allow_insecure: bool | None = Field(default=None, alias="TANPU_WEBHOOK_ALLOW_INSECURE")
+    webhook_dispatcher: bool = Field(default=True, alias="TANPU_WEBHOOK_DISPATCHER")
+    webhook_lease_s: float = Field(default=60, gt=0, alias="TANPU_WEBHOOK_LEASE_S")
 
     @property
     def embedded(self) -> bool:
@@ -49,6 +52,11 @@ class Settings(BaseSettings):
     def production(self) -> bool:
         return self.env == "production"
 
+    @property
+    def webhooks_insecure_ok(self) -> bool:
+        """Plain http and loopback/private webhook targets: development only (API7)."""
+        return (not self.production) if self.webhook_allow_insecure is None else self.webhook_allow_insecure
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "Settings":
         if self.production:
@@ -56,6 +64,10 @@ class Settings(BaseSettings):
                 raise InsecureConfiguration("TANPU_ENV=production needs TANPU_JWT_SECRET: 32+ characters, not the default")
             if self.database_url is None or self.redis_url is None:
                 raise InsecureConfiguration("TANPU_ENV=production needs DATABASE_URL and REDIS_URL: no embedded servers")
+            if self.webhook_allow_insecure:
+                raise InsecureConfiguration(
+                    "TANPU_WEBHOOK_ALLOW_INSECURE is for development: production webhooks are https to public hosts"
+                )
         return self
 
 

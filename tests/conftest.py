@@ -100,6 +100,7 @@ def settings(database_url: str, server_urls: tuple[str, str]) -> Settings:
         TANPU_ENV="development",
         TANPU_SMS_CONSOLE_FILE=str(Path(tempfile.mkdtemp(prefix="tanpu-sms-")) / "sms.jsonl"),
         TANPU_DB_POOL_SIZE=10,
+        TANPU_WEBHOOK_DISPATCHER=False,  # webhook tests run their own dispatcher, with their own clock
     )
 
 

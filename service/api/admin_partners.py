@@ -10,9 +10,9 @@ from sqlalchemy import text
 
 from service.api.schemas import Strict
 from service.auth.deps import AnyAdmin, OperatorOrAdmin
-from service.deps import SessionDep
+from service.deps import SessionDep, SettingsDep
 from service.problems import ProblemError, problem_responses
-from service.usecases.partners import PartnerError, UnknownRegion, create_partner, rotate_secret
+from service.usecases.partners import PartnerError, UnknownRegion, UnsafeWebhook, create_partner, rotate_secret
 
 router = APIRouter(prefix="/v1/admin/partners", tags=["admin"])
 
@@ -21,6 +21,9 @@ class PartnerIn(Strict):
     kind: Literal["transit", "recycling", "merchant", "bank"]
     name: str = Field(min_length=1, max_length=200)
     region: str = Field(min_length=1, max_length=64)
+    webhook_url: str | None = Field(
+        default=None, min_length=8, max_length=2000, description="Banks only: https URL that receives signed webhooks"
+    )
 
 
 class CredentialsOut(BaseModel):
@@ -28,6 +31,7 @@ class CredentialsOut(BaseModel):
     client_id: str
     client_secret: str = Field(description="Shown this once; only a salted slow hash is kept")
     scopes: list[str]
+    webhook_secret: str | None = Field(default=None, description="Banks with a webhook_url: the HMAC key, shown this once")
 
 
 class PartnerOut(BaseModel):
@@ -37,6 +41,7 @@ class PartnerOut(BaseModel):
     region: str
     client_id: str
     scopes: list[str]
+    webhook_url: str | None = None
     active: bool
     created_at: datetime
 
@@ -48,12 +53,22 @@ class PartnerList(BaseModel):
 @router.post(
     "", operation_id="create_partner", status_code=201, response_model=CredentialsOut, responses=problem_responses(401, 403, 422)
 )
-async def create(body: PartnerIn, session: SessionDep, admin: OperatorOrAdmin) -> CredentialsOut:
+async def create(body: PartnerIn, session: SessionDep, settings: SettingsDep, admin: OperatorOrAdmin) -> CredentialsOut:
     """A transit, recycling, merchant or bank partner with client credentials and the scopes of its kind."""
     try:
-        created = await create_partner(session, kind=body.kind, name=body.name, region=body.region, actor_id=admin.admin_id)
+        created = await create_partner(
+            session,
+            kind=body.kind,
+            name=body.name,
+            region=body.region,
+            actor_id=admin.admin_id,
+            webhook_url=body.webhook_url,
+            allow_insecure_webhooks=settings.webhooks_insecure_ok,
+        )
     except UnknownRegion as exc:
         raise ProblemError(422, "unknown_region", str(exc)) from None
+    except UnsafeWebhook as exc:
+        raise ProblemError(422, "unsafe_webhook_url", str(exc)) from None
     except PartnerError as exc:
         raise ProblemError(422, "invalid_partner", str(exc)) from None
     assert created.client_secret is not None  # a generated client id never exists already
@@ -64,7 +79,8 @@ async def create(body: PartnerIn, session: SessionDep, admin: OperatorOrAdmin) -
 async def list_partners(session: SessionDep, admin: AnyAdmin, kind: str | None = None) -> PartnerList:
     rows = await session.execute(
         text(
-            "SELECT id AS partner_id, kind, name, region, client_id, scopes, disabled_at IS NULL AS active, created_at "
+            "SELECT id AS partner_id, kind, name, region, client_id, scopes, webhook_url, "
+            "disabled_at IS NULL AS active, created_at "
             "FROM partners WHERE CAST(:k AS text) IS NULL OR kind = :k ORDER BY created_at, id LIMIT 5000"
         ),
         {"k": kind},

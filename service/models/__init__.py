@@ -12,6 +12,7 @@ from service.models.activities import (
     Station,
     TravelImport,
 )
+from service.models.banks import BankConsent, BankEvent, BankLink, BankLinkCode, WebhookDelivery
 from service.models.base import metadata
 from service.models.campaigns import Campaign, CampaignBudgetShard, CampaignCitizenSpend
 from service.models.commerce import GreenProduct, Refund, RefundLine, Store
@@ -25,6 +26,10 @@ __all__ = [
     "ActivityKey",
     "Admin",
     "AuditRecord",
+    "BankConsent",
+    "BankEvent",
+    "BankLink",
+    "BankLinkCode",
     "Campaign",
     "CampaignBudgetShard",
     "CampaignCitizenSpend",
@@ -53,5 +58,6 @@ __all__ = [
     "SystemAccount",
     "TravelImport",
     "User",
+    "WebhookDelivery",
     "metadata",
 ]

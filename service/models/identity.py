@@ -46,6 +46,8 @@ class Partner(SQLModel, table=True):
     client_secret_hash: str
     scopes: list[str] = Field(sa_column=Column(ARRAY(String), nullable=False))
     webhook_url: str | None = None
+    webhook_secret: str | None = None
+    """The HMAC key of the bank's webhooks: kept in clear because signing needs it (shown once at creation)."""
     created_at: datetime = Field(sa_column=timestamp(server_now=True))
     disabled_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
 

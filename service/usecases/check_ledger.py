@@ -393,6 +393,48 @@ async def _campaign_spend(conn: AsyncConnection, out: _Collector) -> None:
         out.add("campaign_citizen_spend", f"citizen {user_id} got {paid} from campaign {campaign_id} but {spent} is recorded")
 
 
+async def _bank_feed(conn: AsyncConnection, out: _Collector) -> None:
+    """The banks' feed mirrors the ledger: each event of a posting is that posting's citizen entry,
+    the trigger that writes them is in place, and every revoked link told its bank once."""
+    if (await conn.execute(text("SELECT to_regclass('bank_events')"))).scalar() is None:
+        return
+    trigger = await _rows(
+        conn,
+        """
+        SELECT t.tgenabled::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE c.relname = 'entries' AND t.tgname = 'entries_bank_events'
+          AND c.relnamespace = to_regnamespace(current_schema())
+        """,
+    )
+    if not trigger or trigger[0][0] == "D":
+        out.add("bank_feed_trigger", "trigger entries_bank_events is missing or disabled: banks miss ledger changes")
+    for event_id, posting_id, kind, points, carbon in await _rows(
+        conn,
+        f"""
+        SELECT b.id, b.posting_id, b.kind, b.points, b.carbon_g FROM bank_events b
+        LEFT JOIN entries e ON e.user_id = b.user_id AND e.posting_id = b.posting_id AND e.account = '{CITIZEN}'
+        WHERE b.posting_id IS NOT NULL
+          AND (e.id IS NULL OR e.kind <> b.kind OR e.points <> b.points OR e.carbon_g <> b.carbon_g)
+        ORDER BY b.id
+        """,  # noqa: S608 (a constant)
+    ):
+        out.add(
+            "bank_event_mismatch",
+            f"bank event {event_id} ({kind} {points} points, {carbon} g) does not match posting {posting_id}'s citizen entry",
+        )
+    for link_id, revoked, events in await _rows(
+        conn,
+        """
+        SELECT l.id, l.revoked_at IS NOT NULL, count(b.id) FROM bank_links l
+        LEFT JOIN bank_events b ON b.link_id = l.id AND b.kind = 'revocation'
+        GROUP BY l.id, l.revoked_at HAVING count(b.id) <> CASE WHEN l.revoked_at IS NULL THEN 0 ELSE 1 END
+        ORDER BY l.id
+        """,
+    ):
+        state = "revoked" if revoked else "live"
+        out.add("bank_revocation_events", f"{state} link {link_id} has {events} revocation events in the feed")
+
+
 CHECKS: tuple[Callable[[AsyncConnection, _Collector], Any], ...] = (
     _triggers,
     _balanced_postings,
@@ -403,6 +445,7 @@ CHECKS: tuple[Callable[[AsyncConnection, _Collector], Any], ...] = (
     _citizen_accounts,
     _digests,
     _campaign_spend,
+    _bank_feed,
 )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from integrations.banks.ssrf import UnsafeWebhookUrl, check_webhook_url
 from service import audit
 from service.auth.passwords import hash_secret
 
@@ -29,6 +30,10 @@ class UnknownRegion(PartnerError):
     pass
 
 
+class UnsafeWebhook(PartnerError):
+    pass
+
+
 @dataclass(frozen=True)
 class PartnerCredentials:
     """What the partner is told once: the secret is stored only as a hash."""
@@ -38,14 +43,18 @@ class PartnerCredentials:
     client_secret: str | None
     scopes: tuple[str, ...]
     created: bool
+    webhook_secret: str | None = None
 
     def shown_once(self) -> dict[str, Any]:
-        return {
+        shown = {
             "partner_id": str(self.partner_id),
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "scopes": list(self.scopes),
         }
+        if self.webhook_secret is not None:
+            shown["webhook_secret"] = self.webhook_secret
+        return shown
 
 
 async def _check(session: AsyncSession, kind: str, name: str, region: str) -> None:
@@ -69,6 +78,8 @@ async def create_partner(
     client_secret: str | None = None,
     actor_id: uuid.UUID | None = None,
     partner_id: uuid.UUID | None = None,
+    webhook_url: str | None = None,
+    allow_insecure_webhooks: bool = False,
 ) -> PartnerCredentials:
     """A new partner with fresh credentials (or the given ones and id: the demo seed's fixed ids).
 
@@ -76,6 +87,15 @@ async def create_partner(
     (the secret is then not returned: it was shown when the partner was created).
     """
     await _check(session, kind, name, region)
+    webhook_secret = None
+    if webhook_url is not None:
+        if kind != "bank":
+            raise PartnerError("only banks receive webhooks")
+        try:
+            await check_webhook_url(webhook_url, allow_insecure=allow_insecure_webhooks)
+        except UnsafeWebhookUrl as exc:
+            raise UnsafeWebhook(f"webhook_url refused: {exc}") from None
+        webhook_secret = f"whsec_{secrets.token_urlsafe(32)}"
     scopes = SCOPES_BY_KIND[kind]
     partner_id = partner_id or uuid.uuid4()
     client_id = client_id or f"cl_{secrets.token_hex(12)}"
@@ -84,8 +104,9 @@ async def create_partner(
     row = (
         await session.execute(
             text(
-                "INSERT INTO partners (id, kind, name, region, client_id, client_secret_hash, scopes) "
-                "VALUES (:id, :kind, :name, :region, :client_id, :hash, :scopes) "
+                "INSERT INTO partners (id, kind, name, region, client_id, client_secret_hash, scopes, "
+                "webhook_url, webhook_secret) "
+                "VALUES (:id, :kind, :name, :region, :client_id, :hash, :scopes, :webhook_url, :webhook_secret) "
                 "ON CONFLICT (client_id) DO NOTHING RETURNING id"
             ),
             {
@@ -96,6 +117,8 @@ async def create_partner(
                 "client_id": client_id,
                 "hash": secret_hash,
                 "scopes": list(scopes),
+                "webhook_url": webhook_url,
+                "webhook_secret": webhook_secret,
             },
         )
     ).first()
@@ -109,9 +132,16 @@ async def create_partner(
         action="partner.create",
         target_kind="partner",
         target_id=str(partner_id),
-        after={"kind": kind, "name": name.strip(), "region": region, "client_id": client_id, "scopes": list(scopes)},
+        after={
+            "kind": kind,
+            "name": name.strip(),
+            "region": region,
+            "client_id": client_id,
+            "scopes": list(scopes),
+            "webhook_url": webhook_url,
+        },
     )
-    return PartnerCredentials(partner_id, client_id, client_secret, scopes, created=True)
+    return PartnerCredentials(partner_id, client_id, client_secret, scopes, created=True, webhook_secret=webhook_secret)
 
 
 async def rotate_secret(session: AsyncSession, partner_id: uuid.UUID, *, actor_id: uuid.UUID) -> PartnerCredentials | None:

@@ -220,3 +220,25 @@ async def test_campaign_spend_that_the_entries_do_not_show_is_reported(corrupt_c
     assert f"campaign_spend: campaign {campaign} records 60 spent but its entries paid 0" in output
     assert f"campaign_budget: campaign {campaign}" in output
     assert f"campaign_citizen_spend: citizen {written['bob']} got 0 from campaign {campaign} but 10 is recorded" in output
+
+
+async def test_a_bank_feed_that_no_longer_mirrors_the_ledger_is_reported(corrupt_copy: tuple[str, dict[str, object]]) -> None:
+    url, written = corrupt_copy
+    bank, link = uuid.uuid4(), uuid.uuid4()
+    await sql(
+        url,
+        "INSERT INTO partners (id, kind, name, region, client_id, client_secret_hash, scopes) "
+        f"VALUES ('{bank}', 'bank', 'B', 'huangpu', 'cl_{bank.hex}', 'x', '{{bank}}'); "
+        "INSERT INTO bank_links (id, user_id, partner_id, customer_ref, scopes, created_at, revoked_at) "
+        f"VALUES ('{link}', '{written['alice']}', '{bank}', 'C-1', '{{changes:read}}', now(), now()); "
+        "INSERT INTO bank_events (partner_id, link_id, user_id, kind, points, carbon_g, posting_id, occurred_at) "
+        f"SELECT '{bank}', '{link}', user_id, kind, points + 1, carbon_g, posting_id, posted_at FROM entries "
+        f"WHERE id = {written['award_entry']}; "
+        "ALTER TABLE entries DISABLE TRIGGER entries_bank_events;",
+    )
+    code, output = await _check(url)
+    assert code != 0
+    assert "bank_feed_trigger: trigger entries_bank_events is missing or disabled" in output
+    assert "bank_event_mismatch: bank event" in output and "121 points" in output
+    assert f"bank_revocation_events: revoked link {link} has 0 revocation events" in output
+    assert "posting_changed" not in output
