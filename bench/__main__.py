@@ -63,6 +63,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--import-sizes", default="100000,1000000", help="imports: NDJSON sizes in lines, comma-separated (100000,1000000)"
     )
     p.add_argument("--import-timeout", type=float, default=1800.0, help="imports: give up waiting for one import after S s")
+    p.add_argument("--simulate-activities", type=int, default=1_000_000, help="simulate: stored activities to replay (1,000,000)")
+    p.add_argument("--simulate-runs", type=int, default=3, help="simulate: timed calls on one app process (3)")
     return p.parse_args(argv)
 
 
@@ -139,7 +141,12 @@ def print_targets(name: str, result: dict[str, Any]) -> None:
             print(f"  {key}: {value}")
     for target, r in targets.items():
         answered = r["ok"] + r["warmup_ok"]
-        print(f"  {target}: postings written {r['postings_written']:,} for {answered:,} 2xx (match: {r['postings_match_2xx']})")
+        if "postings_written" in r:
+            print(
+                f"  {target}: postings written {r['postings_written']:,} for {answered:,} 2xx (match: {r['postings_match_2xx']})"
+            )
+        else:
+            print(f"  {target}: {answered:,} 2xx")
         db = r.get("db")
         if db:
             print(
@@ -152,6 +159,8 @@ def print_targets(name: str, result: dict[str, Any]) -> None:
             print(f"    server logged {log['lines']:,} lines while measured; most frequent:")
             for item in log["top"][:3]:
                 print(f"      {item['count']:>6}x {item['message'][:150]}")
+    for key, value in (result.get("checks") or {}).items():
+        print(f"  check {key}: {value}")
     prof = result.get("profile")
     if prof:
         print_profile(prof)
@@ -226,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         reference_modes=["cte", "multi"] if args.reference == "both" else [args.reference],
         import_sizes=[int(x) for x in args.import_sizes.split(",") if x.strip()],
         import_timeout=args.import_timeout,
+        simulate_activities=args.simulate_activities,
+        simulate_runs=args.simulate_runs,
     )
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")

@@ -5,8 +5,9 @@ uvicorn process (1 worker, uvloop + httptools, no access log) on a free loopback
 port. Load comes from `wrk` with `bench/wrk_post.lua` when it is installed,
 otherwise from `bench/loadgen.py` (asyncio + httpx) in its own process. Both read
 the same request spec: a method, a path, fixed headers, one header made unique
-per request (Idempotency-Key), and a body template in which `$USER_ID` becomes a
-random citizen and `$UNIQUE` the same unique string.
+per request (Idempotency-Key), and a body template (or several, `bodies`, one taken at
+random per request) in which `$USER_ID` becomes a random citizen, `$UNIQUE` the same
+unique string and, with `times`, `$AT` / `$ENDED_AT` / `$STARTED_AT` recent times.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Options:
     reference_modes: list[str] = field(default_factory=lambda: ["cte"])
     import_sizes: list[int] = field(default_factory=lambda: [100_000, 1_000_000])
     import_timeout: float = 1800.0
+    simulate_activities: int = 1_000_000
+    simulate_runs: int = 3
 
 
 @dataclass
@@ -233,6 +236,10 @@ class Context:
 
     def transit_partner(self, name: str) -> tuple[str, str]:
         """A transit partner (service.usecases.partners.create_partner) and a travel:write token: (id, token)."""
+        return self.partner("transit", name, ["travel:write"])
+
+    def partner(self, kind: str, name: str, scopes: list[str], region: str = "huangpu") -> tuple[str, str]:
+        """A partner of `kind` (service.usecases.partners.create_partner) and a token with `scopes`: (id, token)."""
 
         async def go() -> str:
             from service.database import create_engine, create_sessionmaker
@@ -241,7 +248,7 @@ class Context:
             engine = create_engine(self.database_url, pool_size=1)
             try:
                 async with create_sessionmaker(engine)() as session, session.begin():
-                    creds = await create_partner(session, kind="transit", name=f"{name} {secrets.token_hex(3)}", region="huangpu")
+                    creds = await create_partner(session, kind=kind, name=f"{name} {secrets.token_hex(3)}", region=region)
                 return str(creds.partner_id)
             finally:
                 await engine.dispose()
@@ -255,7 +262,7 @@ class Context:
             issuer=os.environ.get("TANPU_JWT_ISSUER", "tanpu"),
             subject=partner_id,
             audience=Audience.PARTNER,
-            scopes=["travel:write"],
+            scopes=scopes,
             ttl=timedelta(hours=6),
             now=utcnow(),
         )
@@ -587,8 +594,9 @@ def write_wrk_spec(spec: dict[str, Any], path: Path) -> None:
         lines.append(f"unique_header {spec['unique_header']}")
     if spec.get("times"):
         lines.append("times " + " ".join(str(int(x)) for x in spec["times"]))
-    if spec.get("body") is not None:
-        lines.append("body " + spec["body"])
+    # several bodies: each request takes one at random (e.g. orders of 1, 2 or 3 lines)
+    for body in spec.get("bodies") or ([spec["body"]] if spec.get("body") is not None else []):
+        lines.append("body " + body)
     lines += [f"user {u}" for u in spec.get("user_ids", [])]
     path.write_text("\n".join(lines) + "\n")
 

@@ -30,10 +30,11 @@ async def drive(url: str, spec: dict[str, Any], clients: int, duration: float) -
     path = spec["path"]
     base_headers = dict(spec.get("headers", {}))
     unique_header = spec.get("unique_header")
-    body_template = spec.get("body")
+    # several bodies: each request takes one at random (e.g. orders of 1, 2 or 3 lines)
+    bodies = spec.get("bodies") or ([spec["body"]] if spec.get("body") is not None else [])
     users = spec.get("user_ids") or [""]
     prefix = spec["prefix"]
-    times = spec.get("times")  # [min s ago, max s ago, duration s] for $ENDED_AT / $STARTED_AT
+    times = spec.get("times")  # [min s ago, max s ago, duration s] for $ENDED_AT (= $AT) / $STARTED_AT
     counter = itertools.count(1)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
@@ -57,12 +58,16 @@ async def drive(url: str, spec: dict[str, Any], clients: int, duration: float) -
                 if unique_header:
                     headers[unique_header] = unique
                 content = None
-                if body_template is not None:
-                    content = body_template.replace("$UNIQUE", unique).replace("$USER_ID", random.choice(users))
+                if bodies:
+                    content = random.choice(bodies).replace("$UNIQUE", unique).replace("$USER_ID", random.choice(users))
                     if times:
                         ended = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=random.randint(times[0], times[1]))
                         started = ended - timedelta(seconds=times[2])
-                        content = content.replace("$ENDED_AT", ended.isoformat()).replace("$STARTED_AT", started.isoformat())
+                        content = (
+                            content.replace("$ENDED_AT", ended.isoformat())
+                            .replace("$AT", ended.isoformat())
+                            .replace("$STARTED_AT", started.isoformat())
+                        )
                 t0 = time.perf_counter()
                 try:
                     response = await client.request(method, path, headers=headers, content=content)

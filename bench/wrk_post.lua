@@ -2,9 +2,10 @@
 -- Usage: wrk -t2 -c32 -d15s -s bench/wrk_post.lua http://127.0.0.1:PORT -- SPEC_FILE
 -- SPEC_FILE (written by bench/harness.py), one item per line:
 --   method POST / path /v1/... / prefix <run label> / header Name: value / unique_header Idempotency-Key
---   body <template with $USER_ID and $UNIQUE> / user <uuid> (any number)
---   times <min s ago> <max s ago> <duration s>: $ENDED_AT becomes a random UTC time that many seconds
---     ago and $STARTED_AT that time minus the duration (RFC 3339, for the travel benchmark)
+--   body <template with $USER_ID and $UNIQUE> (one or more: each request takes one at random)
+--   user <uuid> (any number)
+--   times <min s ago> <max s ago> <duration s>: $ENDED_AT (and $AT, the same) becomes a random UTC time
+--     that many seconds ago and $STARTED_AT that time minus the duration (RFC 3339: trips, purchases)
 -- The unique string is prefix-threadid-counter, so keys never repeat within or across runs.
 -- done() prints one line "BENCHJSON {...}" with counts and latency percentiles in microseconds.
 
@@ -15,7 +16,8 @@ function setup(thread)
   thread:set("tid", next_tid)
 end
 
-local method, path, prefix, unique_header, body
+local method, path, prefix, unique_header
+local bodies = {}
 local headers = {}
 local users = {}
 local t_min, t_max, t_dur
@@ -29,7 +31,7 @@ function init(args)
     elseif k == "path" then path = v
     elseif k == "prefix" then prefix = v
     elseif k == "unique_header" then unique_header = v
-    elseif k == "body" then body = v
+    elseif k == "body" then bodies[#bodies + 1] = v
     elseif k == "user" then users[#users + 1] = v
     elseif k == "times" then
       local a, b, c = v:match("^(%d+) (%d+) (%d+)$")
@@ -53,14 +55,15 @@ function request()
     headers[unique_header] = unique
   end
   local b = nil
-  if body then
-    b = body:gsub("%$UNIQUE", plain(unique))
+  if #bodies > 0 then
+    b = bodies[math.random(#bodies)]:gsub("%$UNIQUE", plain(unique))
     if #users > 0 then
       b = b:gsub("%$USER_ID", users[math.random(#users)])
     end
     if t_min then
       local ended = os.time() - math.random(t_min, t_max)
       b = b:gsub("%$ENDED_AT", os.date("!%Y-%m-%dT%H:%M:%SZ", ended))
+      b = b:gsub("%$AT", os.date("!%Y-%m-%dT%H:%M:%SZ", ended))
       b = b:gsub("%$STARTED_AT", os.date("!%Y-%m-%dT%H:%M:%SZ", ended - t_dur))
     end
   end
