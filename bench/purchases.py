@@ -26,14 +26,17 @@ activities' bonus_points); every stored purchase got its base points as entries;
 match the 2xx answers.
 """
 
+import asyncio
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 
-from bench.harness import Context
+from bench.harness import Context, asyncpg_dsn
 
 NAME = "purchases"
 PATH = "/v1/purchases"
@@ -138,6 +141,14 @@ def season(ctx: Context, url: str) -> str:
     return campaign_id
 
 
+def pause(ctx: Context, url: str, campaign_id: str) -> None:
+    r = httpx.post(
+        f"{url}/v1/admin/campaigns/{campaign_id}/pause", headers={"Authorization": f"Bearer {ctx.admin_token}"}, timeout=30
+    )
+    if r.status_code != 200:
+        raise RuntimeError(f"pausing the campaign answered {r.status_code}: {r.text[:500]}")
+
+
 def stored(ctx: Context, partner_id: str) -> dict[str, Any]:
     """What the merchant's purchases wrote: activities by status, and whether each one's citizen entries
     hold its base points (entries without a campaign) and its bonus (entries with one)."""
@@ -188,6 +199,94 @@ def campaign_spend(ctx: Context, campaign_id: str) -> dict[str, Any]:
     return out
 
 
+class WaitSampler:
+    """What the scratch database's active backends wait on, sampled every PERIOD_S during the measured
+    window (pg_stat_activity): a budget row every purchase queues on shows as Lock waits."""
+
+    PERIOD_S = 0.1
+    QUERY = (
+        "SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, '-') AS w, count(*) AS n "
+        "FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() "
+        "GROUP BY 1"
+    )
+
+    LOCKS = (
+        "SELECT l.locktype || ':' || coalesce(c.relname, '-') AS w, count(*) AS n FROM pg_locks l "
+        "LEFT JOIN pg_class c ON c.oid = l.relation "
+        "WHERE NOT l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) GROUP BY 1"
+    )
+
+    # row locks held on the budget shards (pgrowlocks, from contrib, when it can be created): how many
+    # shard rows one transaction holds at a time says whether awards lock one shard or all of them
+    ROW_LOCKS = "SELECT count(*) AS rows, count(DISTINCT pids[1]) AS holders FROM pgrowlocks('campaign_budget_shards')"
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.samples = 0
+        self.counts: dict[str, int] = {}
+        self.locks: dict[str, int] = {}
+        self.idle_in_transaction = 0
+        self.row_locks: list[tuple[int, int]] = []
+        self.row_locks_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._loop()), daemon=True)
+
+    async def _loop(self) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pgrowlocks")
+        except asyncpg.PostgresError as exc:
+            self.row_locks_error = str(exc)
+        try:
+            while not self._stop.is_set():
+                self.idle_in_transaction += int(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND state = 'idle in transaction'"
+                    )
+                )
+                if self.row_locks_error is None:
+                    r = await conn.fetchrow(self.ROW_LOCKS)
+                    if r["holders"]:
+                        self.row_locks.append((int(r["rows"]), int(r["holders"])))
+                for r in await conn.fetch(self.QUERY):
+                    self.counts[r["w"]] = self.counts.get(r["w"], 0) + int(r["n"])
+                for r in await conn.fetch(self.LOCKS):
+                    self.locks[r["w"]] = self.locks.get(r["w"], 0) + int(r["n"])
+                self.samples += 1
+                await asyncio.sleep(self.PERIOD_S)
+        finally:
+            await conn.close()
+
+    def start(self) -> "WaitSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict[str, Any]:
+        """Mean active backends per sample, by wait event; `lock` is the mean of those waiting on a lock."""
+        per = {k: round(v / max(1, self.samples), 2) for k, v in sorted(self.counts.items(), key=lambda kv: -kv[1])}
+        return {
+            "samples": self.samples,
+            "active_backends_mean": round(sum(self.counts.values()) / max(1, self.samples), 2),
+            "lock_waiting_mean": round(sum(v for k, v in self.counts.items() if k.startswith("Lock:")) / max(1, self.samples), 2),
+            "by_wait_event": per,
+            "idle_in_transaction_mean": round(self.idle_in_transaction / max(1, self.samples), 2),
+            "shard_rows_locked_per_holder_mean": (
+                round(sum(r for r, _ in self.row_locks) / sum(h for _, h in self.row_locks), 2) if self.row_locks else None
+            ),
+            "samples_with_shard_row_locks": len(self.row_locks),
+            "pgrowlocks": self.row_locks_error or "ok",
+            # ungranted locks by type and relation: which table's rows the queue forms on
+            "ungranted_locks_mean": {
+                k: round(v / max(1, self.samples), 2) for k, v in sorted(self.locks.items(), key=lambda kv: -kv[1])
+            },
+        }
+
+
 def _retries_logged(log_text: str) -> int:
     return log_text.count("award attempt met a concurrent award")
 
@@ -195,11 +294,23 @@ def _retries_logged(log_text: str) -> int:
 def _target(ctx: Context, label: str, citizens: list[str], with_campaign: bool) -> tuple[dict[str, Any], str | None]:
     partner_id, token, store_id = merchant(ctx, label)
     campaign_id = None
+    waits = WaitSampler(asyncpg_dsn(ctx.database_url))
+
+    def on_measure(_server: Any) -> Any:
+        waits.start()
+        return waits.stop
+
     with ctx.serve(label, "bench.serve_app:create") as server:
         if with_campaign:
             campaign_id = season(ctx, server.url)
-        result = ctx.load(server, request_spec(token, store_id, citizens), f"purchases-{label}")
+        try:
+            result = ctx.load(server, request_spec(token, store_id, citizens), f"purchases-{label}", on_measure=on_measure)
+        finally:
+            if campaign_id is not None:
+                # a later repeat's no-campaign target must find no campaign
+                pause(ctx, server.url, campaign_id)
         time.sleep(0.2)
+    result["pg_waits"] = waits.summary()
     result["retries_logged"] = _retries_logged(server.log_path.read_text(errors="replace"))
     result["stored"] = stored(ctx, partner_id)
     answered = result["ok"] + result["warmup_ok"]
@@ -257,6 +368,17 @@ def run(ctx: Context) -> dict[str, Any]:
             for name, t in out["targets"].items()
         },
         **{
+            f"{name}: what PostgreSQL's active backends waited on (mean per 0.1 s sample)": (
+                f"{t['pg_waits']['active_backends_mean']} active, {t['pg_waits']['lock_waiting_mean']} on locks; "
+                + ", ".join(f"{k} {v}" for k, v in list(t["pg_waits"]["by_wait_event"].items())[:6])
+                + f"; {t['pg_waits']['idle_in_transaction_mean']} idle in transaction"
+                + f"; shard rows locked per holding transaction: {t['pg_waits']['shard_rows_locked_per_holder_mean']}"
+                + "; ungranted locks: "
+                + (", ".join(f"{k} {v}" for k, v in list(t["pg_waits"]["ungranted_locks_mean"].items())[:4]) or "none")
+            )
+            for name, t in out["targets"].items()
+        },
+        **{
             f"{name}: refused statements": (
                 f"{t['db']['rollbacks_per_request']} rollbacks per request; 'concurrent award' retries logged: "
                 f"{t['retries_logged']} (counted at --app-log-level INFO only)"
@@ -279,6 +401,8 @@ def run(ctx: Context) -> dict[str, Any]:
         "ratio_cpu_ms": out["ratio_season_over_no_campaign"]["cpu_ms_per_request"],
         "no_campaign_rollbacks_per_request": a["db"]["rollbacks_per_request"],
         "season_rollbacks_per_request": b["db"]["rollbacks_per_request"],
+        "no_campaign_pg_lock_waiting_mean": a["pg_waits"]["lock_waiting_mean"],
+        "season_pg_lock_waiting_mean": b["pg_waits"]["lock_waiting_mean"],
         "season_peak_rss_mb": b.get("server_peak_rss_mb"),
         "campaign_spent": spend["shards_spent"],
         "spend_equals_bonus_entries": int(spend["spend_equals_bonus_entries"]),
