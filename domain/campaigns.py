@@ -187,8 +187,9 @@ def wanted_per_line(c: Campaign, lines: Sequence[Line]) -> list[int]:
     """
     hits = [_line_matches(c, line) for line in lines]
     if c.multiplier is not None:
-        extra = c.multiplier - 1
-        return [int(line.points * extra) if hit else 0 for line, hit in zip(lines, hits, strict=True)]
+        extra = c.multiplier - 1  # floor(points × extra) in integers: simulations run this a million times
+        num, den = extra.numerator, extra.denominator
+        return [line.points * num // den if hit else 0 for line, hit in zip(lines, hits, strict=True)]
     assert c.bonus is not None
     if not any(hits):
         return [0] * len(lines)

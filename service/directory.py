@@ -6,8 +6,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import text
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.repositories import raw
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,13 @@ class StoreFacts:
     active: bool
 
 
+async def _fetchrow(session: AsyncSession, sql: str, key: uuid.UUID) -> asyncpg.Record | None:
+    # On the driver, without opening the request's transaction (a route that has only read
+    # lets its award take the optimistic path).
+    row: asyncpg.Record | None = await (await raw.connection(session)).fetchrow(sql, key)
+    return row
+
+
 class Directory:
     def __init__(self, ttl_s: float = 10.0) -> None:
         self.ttl_s = ttl_s
@@ -48,12 +57,10 @@ class Directory:
         hit = self._partners.get(partner_id)
         if hit and self._fresh(hit[0]):
             return hit[1]
-        row = (
-            await session.execute(
-                text("SELECT id, kind, region, disabled_at IS NULL AS active FROM partners WHERE id = :id"), {"id": partner_id}
-            )
-        ).first()
-        facts = PartnerFacts(row.id, row.kind, row.region, row.active) if row else None
+        row = await _fetchrow(
+            session, "SELECT id, kind, region, disabled_at IS NULL AS active FROM partners WHERE id = $1", partner_id
+        )
+        facts = PartnerFacts(row["id"], row["kind"], row["region"], row["active"]) if row else None
         self._partners[partner_id] = (time.monotonic(), facts)
         return facts
 
@@ -61,10 +68,8 @@ class Directory:
         hit = self._stations.get(station_id)
         if hit and self._fresh(hit[0]):
             return hit[1]
-        row = (
-            await session.execute(text("SELECT id, partner_id, region, active FROM stations WHERE id = :id"), {"id": station_id})
-        ).first()
-        facts = StationFacts(row.id, row.partner_id, row.region, row.active) if row else None
+        row = await _fetchrow(session, "SELECT id, partner_id, region, active FROM stations WHERE id = $1", station_id)
+        facts = StationFacts(row["id"], row["partner_id"], row["region"], row["active"]) if row else None
         self._stations[station_id] = (time.monotonic(), facts)
         return facts
 
@@ -72,10 +77,8 @@ class Directory:
         hit = self._stores.get(store_id)
         if hit and self._fresh(hit[0]):
             return hit[1]
-        row = (
-            await session.execute(text("SELECT id, merchant_id, region, active FROM stores WHERE id = :id"), {"id": store_id})
-        ).first()
-        facts = StoreFacts(row.id, row.merchant_id, row.region, row.active) if row else None
+        row = await _fetchrow(session, "SELECT id, merchant_id, region, active FROM stores WHERE id = $1", store_id)
+        facts = StoreFacts(row["id"], row["merchant_id"], row["region"], row["active"]) if row else None
         self._stores[store_id] = (time.monotonic(), facts)
         return facts
 

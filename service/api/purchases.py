@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, StrictInt, field_validator
-from sqlalchemy import text
 
 from domain.activities import GreenProduct, Purchase, PurchaseLine
 from domain.idempotency import request_hash
@@ -15,6 +14,7 @@ from service.auth.deps import PartnerPrincipal, partner_with_scope
 from service.clock import utcnow
 from service.deps import SessionDep
 from service.problems import ProblemError, problem_responses
+from service.repositories import raw
 from service.usecases import refunds
 from service.usecases.award_pipeline import Report, award_reports
 
@@ -93,16 +93,22 @@ class RefundOut(BaseModel):
     refunded_at: str
 
 
+_CATALOGUE = raw.Sql.of(
+    "SELECT sku, category, carbon_g_per_unit, cert_scheme, cert_number, cert_valid_until FROM green_products "
+    "WHERE merchant_id = :m AND sku = ANY(CAST(:skus AS text[])) AND active"
+)
+
+
 async def _catalogue(session: SessionDep, merchant_id: uuid.UUID, skus: list[str]) -> dict[str, GreenProduct]:
-    rows = await session.execute(
-        text(
-            "SELECT sku, category, carbon_g_per_unit, cert_scheme, cert_number, cert_valid_until FROM green_products "
-            "WHERE merchant_id = :m AND sku = ANY(CAST(:skus AS text[])) AND active"
-        ),
-        {"m": merchant_id, "skus": skus},
-    )
+    # Read on the driver without opening the request's transaction: the award may then take the
+    # optimistic path (no row held between its two statements), which keeps a season's budget
+    # shards from queueing every purchase behind the one before.
+    conn = await raw.connection(session)
+    rows = await conn.fetch(_CATALOGUE.text, *_CATALOGUE.args({"m": merchant_id, "skus": skus}))
     return {
-        r.sku: GreenProduct(r.sku, r.category, r.carbon_g_per_unit, r.cert_scheme, r.cert_number, r.cert_valid_until)
+        r["sku"]: GreenProduct(
+            r["sku"], r["category"], r["carbon_g_per_unit"], r["cert_scheme"], r["cert_number"], r["cert_valid_until"]
+        )
         for r in rows
     }
 

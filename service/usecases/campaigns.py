@@ -294,8 +294,8 @@ def candidate(
 _PAST = raw.Sql.of(
     """
     SELECT user_id::text, region, scenario, occurred_at, points,
-           jsonb_build_object('lines', breakdown->'lines', 'merchant_id', breakdown->'merchant_id',
-                              'store_id', breakdown->'store_id')
+           CASE WHEN breakdown ? 'lines' THEN (breakdown->'lines')::text END,
+           breakdown->>'merchant_id', breakdown->>'store_id'
     FROM activities
     WHERE occurred_at >= :from AND occurred_at < :to AND status IN ('awarded', 'capped') AND points > 0
       AND region = ANY(CAST(:regions AS text[]))
@@ -310,13 +310,17 @@ async def simulate_period(session: AsyncSession, campaign: Campaign, start: date
     streamed through a server-side cursor (a million rows never sit in memory), writing nothing."""
     sim = Simulation(campaign)
     conn = await raw.driver(session)
+    # the time order is a sort of every matching row: give it memory rather than temporary files
+    await conn.execute("SET LOCAL work_mem = '64MB'")
     params = {
         "from": max(start, campaign.starts_at),
         "to": min(end, campaign.ends_at),
         "regions": sorted(campaign.regions),
         "scenarios": sorted(campaign.scenarios),
     }
-    async for row in conn.cursor(_PAST.text, *_PAST.args(params), prefetch=5000):
-        extra = json.loads(row[5]) if isinstance(row[5], str) else row[5]
-        sim.add(candidate(row[0], row[1], row[2], row[3], row[4], extra))
+    async for user_id, region, scenario, occurred_at, points, lines, merchant_id, store_id in conn.cursor(
+        _PAST.text, *_PAST.args(params), prefetch=5000
+    ):
+        extra = {"lines": json.loads(lines) if lines else None, "merchant_id": merchant_id, "store_id": store_id}
+        sim.add(candidate(user_id, region, scenario, occurred_at, points, extra))
     return sim.summary()
