@@ -25,3 +25,25 @@ class InvalidReversal(DomainError):
 
 class InvalidAdjustment(DomainError):
     code = "invalid_adjustment"
+
+
+class InsufficientPoints(DomainError):
+    code = "insufficient_points"
+
+
+class OutOfStock(DomainError):
+    code = "out_of_stock"
+
+
+class RewardUnavailable(DomainError):
+    code = "reward_unavailable"
+
+
+class InvalidRedemptionState(DomainError):
+    code = "invalid_redemption_state"
+
+
+class InvalidLotMove(DomainError):
+    """A lot would be overdrawn or overfilled: a bug in the caller, never the client's fault."""
+
+    code = "invalid_lot_move"

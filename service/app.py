@@ -17,6 +17,7 @@ from service.api import (
     admin_catalogue,
     admin_partners,
     admin_reference,
+    admin_rewards,
     auth,
     bank,
     health,
@@ -25,6 +26,7 @@ from service.api import (
     me_activities,
     me_bank_links,
     purchases,
+    rewards,
 )
 from service.database import create_engine, create_sessionmaker
 from service.directory import Directory
@@ -106,4 +108,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(me_bank_links.router)
     app.include_router(bank.router)
     app.include_router(admin_bank_webhooks.router)
+    app.include_router(rewards.router)
+    app.include_router(admin_rewards.router)
     return app

@@ -55,8 +55,13 @@ class ProblemError(Exception):
 DOMAIN_STATUS: dict[type[domain_errors.DomainError], int] = {
     domain_errors.InvalidAdjustment: 422,
     domain_errors.InvalidReversal: 409,
+    domain_errors.InsufficientPoints: 409,
+    domain_errors.OutOfStock: 409,
+    domain_errors.RewardUnavailable: 409,
+    domain_errors.InvalidRedemptionState: 409,
     domain_errors.UnbalancedPosting: 500,
     domain_errors.InvalidPosting: 500,
+    domain_errors.InvalidLotMove: 500,
 }
 
 

@@ -20,6 +20,7 @@ from service.models.identity import Admin, OtpCode, Partner, RefreshToken, User
 from service.models.ledger import CitizenAccount, Entry, Posting, SystemAccount
 from service.models.operations import AuditRecord, IdempotencyRecord
 from service.models.reference import LevelThreshold, Methodology, RecyclingCategory, Region
+from service.models.rewards import LotMove, Redemption, Reward, RewardCode
 
 __all__ = [
     "Activity",
@@ -44,15 +45,19 @@ __all__ = [
     "Identity_",
     "ImportChunk",
     "LevelThreshold",
+    "LotMove",
     "Methodology",
     "OtpCode",
     "Partner",
     "Posting",
     "RecyclingCategory",
+    "Redemption",
     "RefreshToken",
     "Refund",
     "RefundLine",
     "Region",
+    "Reward",
+    "RewardCode",
     "Station",
     "Store",
     "SystemAccount",

@@ -7,13 +7,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import ledger
+from domain.calendar import lot_expiry
 from domain.idempotency import request_hash
+from domain.lots import credited_lot_points
 from service import audit, idempotency
 from service.deps import after_commit
 from service.observability import LEDGER_POSTINGS
 from service.problems import ProblemError
 from service.repositories import ledger as ledger_repo
-from service.repositories import users as users_repo
+from service.repositories import lots as lots_repo
 
 
 async def post_adjustment(
@@ -34,11 +36,25 @@ async def post_adjustment(
     )
     if replay is not None:
         return replay, True
-    if await users_repo.get_account(session, user_id) is None:
+    account = await lots_repo.lock_account(session, user_id)
+    if account is None:
         raise ProblemError(404, "unknown_user", f"no citizen {user_id}")
     posting = ledger.adjustment(user_id=str(user_id), points=points, reason=reason, posted_at=now)
     delta = ledger.account_delta(posting.kind, posting.citizen_points, posting.carbon_g)
     ids = await ledger_repo.insert_posting(session, posting, delta, created_by=f"admin:{admin_id}")
+    # Credited points are earned points: a lot of their own (after any debt is repaid);
+    # taken points leave the lots that expire first.
+    if points > 0:
+        await lots_repo.create(
+            session,
+            user_id,
+            posting_id=ids.posting_id,
+            earned_at=now,
+            expires_at=lot_expiry(now),
+            points=credited_lot_points(account.balance, points),
+        )
+    else:
+        await lots_repo.consume(session, user_id, ids.posting_id, -points)
     answer = {
         "posting_id": ids.posting_id,
         "entry_id": ids.citizen_entry_id,
