@@ -61,6 +61,11 @@ def restoration(consumed: Iterable[LotMove]) -> list[LotMove]:
     return [LotMove(lot_id, -points) for lot_id, points in sorted(totals.items()) if points < 0]
 
 
+def open_lot_points(balance: int) -> int:
+    """What the citizen's lots must hold between them: the balance, or nothing while it is negative."""
+    return max(balance, 0)
+
+
 def credited_lot_points(balance_before: int, credit: int) -> int:
     """What a credit of `credit` points puts into a new lot: a negative balance is repaid first."""
     if credit <= 0:

@@ -15,12 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.ledger import CITIZEN, AccountDelta, EntryKind, digest_of, totals_from_entries
+from domain.lots import open_lot_points
 
 APPEND_ONLY_TRIGGERS = {
     "postings": ("postings_append_only", "postings_no_truncate"),
     "entries": ("entries_append_only", "entries_no_truncate"),
     # GET /v1/admin/audit is only worth reading if nobody can rewrite it
     "audit_log": ("audit_log_append_only", "audit_log_no_truncate"),
+    "lot_moves": ("lot_moves_append_only", "lot_moves_no_truncate"),
 }
 STREAM_BATCH = 2000
 
@@ -341,7 +343,8 @@ async def _triggers(conn: AsyncConnection, out: _Collector) -> None:
         conn,
         """
         SELECT c.relname, t.tgname, t.tgenabled::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-        WHERE c.relname IN ('postings', 'entries', 'audit_log') AND c.relnamespace = to_regnamespace(current_schema())
+        WHERE c.relname IN ('postings', 'entries', 'audit_log', 'lot_moves')
+          AND c.relnamespace = to_regnamespace(current_schema())
           AND NOT t.tgisinternal
         """,
     )
@@ -435,6 +438,50 @@ async def _bank_feed(conn: AsyncConnection, out: _Collector) -> None:
         out.add("bank_revocation_events", f"{state} link {link_id} has {events} revocation events in the feed")
 
 
+async def _lots(conn: AsyncConnection, out: _Collector) -> None:
+    """The expiry lots hold exactly the spendable points: for every citizen, the lots' remaining
+    points sum to max(balance, 0) (domain/lots.py), and no lot holds less than 0 or more than it got."""
+    for user_id, balance, remaining in await _rows(
+        conn,
+        """
+        WITH l AS (SELECT user_id, sum(remaining) AS remaining FROM expiry_lots GROUP BY user_id)
+        SELECT coalesce(a.user_id, l.user_id), coalesce(a.balance, 0), coalesce(l.remaining, 0)
+        FROM citizen_accounts a FULL JOIN l ON l.user_id = a.user_id
+        WHERE coalesce(l.remaining, 0) <> greatest(coalesce(a.balance, 0), 0)
+        ORDER BY 1
+        """,
+    ):
+        if int(remaining) != open_lot_points(int(balance)):
+            out.add("lots_balance", f"citizen {user_id}: lots hold {int(remaining)} points, the balance is {int(balance)}")
+    for user_id, lot_id, points, remaining in await _rows(
+        conn, "SELECT user_id, id, points, remaining FROM expiry_lots WHERE remaining < 0 OR remaining > points ORDER BY id"
+    ):
+        out.add("lot_bounds", f"lot {lot_id} of citizen {user_id} holds {remaining} of its {points} points")
+
+
+async def _redemptions(conn: AsyncConnection, out: _Collector) -> None:
+    """Each redemption's hold took its price; a cancelled one (and only it) was released by a posting giving it back."""
+    for user_id, redemption_id, status, points, held, released in await _rows(
+        conn,
+        """
+        SELECT d.user_id, d.id, d.status, d.points, h.points, r.points
+        FROM redemptions d
+        LEFT JOIN entries h ON h.user_id = d.user_id AND h.posting_id = d.hold_posting_id
+                           AND h.account = 'citizen' AND h.kind = 'redemption_hold'
+        LEFT JOIN entries r ON r.user_id = d.user_id AND r.posting_id = d.release_posting_id
+                           AND r.account = 'citizen' AND r.kind = 'redemption_release'
+        WHERE h.points IS DISTINCT FROM -d.points
+           OR (d.status = 'cancelled') <> (r.points IS NOT NULL)
+           OR (r.points IS NOT NULL AND r.points <> d.points)
+        ORDER BY d.created_at
+        """,
+    ):
+        out.add(
+            "redemption_postings",
+            f"redemption {redemption_id} of citizen {user_id} ({status}, {points} points): hold {held}, release {released}",
+        )
+
+
 CHECKS: tuple[Callable[[AsyncConnection, _Collector], Any], ...] = (
     _triggers,
     _balanced_postings,
@@ -443,6 +490,8 @@ CHECKS: tuple[Callable[[AsyncConnection, _Collector], Any], ...] = (
     _system_accounts,
     _reversals,
     _citizen_accounts,
+    _lots,
+    _redemptions,
     _digests,
     _campaign_spend,
     _bank_feed,

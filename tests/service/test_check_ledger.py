@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from domain import ledger
 from domain.ledger import CITIZEN, EntryKind, StoredEntry, StoredPosting, digest_of
@@ -59,6 +60,15 @@ async def _write_valid_ledger(url: str) -> dict[str, object]:
         undo = ledger.reversal(stored, citizen_points=30, posted_at=T0 + timedelta(hours=1), memo="partial refund")
         delta = ledger.account_delta(undo.kind, undo.citizen_points, undo.carbon_g, reversed_kind=EntryKind.AWARD)
         await insert_posting(session, undo, delta, created_by="test")
+        # the lots hold what can be spent: alice 300 - 25 + 120 - 30, bob 40
+        for user, points in ((alice, 365), (bob, 40)):
+            await session.execute(
+                text(
+                    "INSERT INTO expiry_lots (user_id, posting_id, earned_at, expires_at, points, remaining) "
+                    "VALUES (:u, 0, :t, :expires, :p, :p)"
+                ),
+                {"u": user, "t": T0, "expires": T0 + timedelta(days=600), "p": points},
+            )
     await engine.dispose()
     return {"alice": alice, "bob": bob, "award_entry": award_ids.citizen_entry_id}
 
@@ -140,6 +150,17 @@ async def test_a_changed_balance_is_reported(corrupt_copy: tuple[str, dict[str, 
     assert code != 0
     assert f"citizen_account_mismatch: citizen {written['bob']}: balance 47 (entries give 40)" in output
     assert "posting_changed" not in output
+
+
+async def test_lots_out_of_step_with_the_balance_are_reported(corrupt_copy: tuple[str, dict[str, object]]) -> None:
+    url, written = corrupt_copy
+    await sql(url, f"UPDATE expiry_lots SET remaining = remaining - 5 WHERE user_id = '{written['bob']}'")
+    code, output = await _check(url)
+    assert code != 0
+    assert f"lots_balance: citizen {written['bob']}: lots hold 35 points, the balance is 40" in output
+    await sql(url, f"UPDATE expiry_lots SET remaining = -1 WHERE user_id = '{written['alice']}'")
+    code, output = await _check(url)
+    assert "lot_bounds: lot" in output and f"of citizen {written['alice']} holds -1 of its 365 points" in output
 
 
 async def test_an_unbalanced_posting_is_reported(corrupt_copy: tuple[str, dict[str, object]]) -> None:
