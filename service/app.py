@@ -30,7 +30,7 @@ from service.api import (
 )
 from service.database import create_engine, create_sessionmaker
 from service.directory import Directory
-from service.jobs import ImportWorker, WebhookWorker, build_dispatcher
+from service.jobs import ExpiryJob, ImportWorker, WebhookWorker, build_dispatcher
 from service.methodologies import MethodologyCache
 from service.observability import BodyLimitMiddleware, RequestContextMiddleware
 from service.problems import install_problem_handlers
@@ -67,9 +67,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.run_jobs and settings.webhook_dispatcher:
             app.state.webhook_worker = WebhookWorker(build_dispatcher(app.state, app.state.webhook_client))
             app.state.webhook_worker.start()
+        app.state.expiry_job = ExpiryJob(app, interval_s=settings.expiry_interval_s) if settings.run_jobs else None
+        if app.state.expiry_job is not None:
+            app.state.expiry_job.start()
         try:
             yield
         finally:
+            if app.state.expiry_job is not None:
+                await app.state.expiry_job.stop()
             if app.state.webhook_worker is not None:
                 await app.state.webhook_worker.stop()
             await app.state.webhook_client.aclose()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,44 @@ def cmd_webhooks_dispatch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def parse_as_of(value: str | None, now: datetime) -> datetime:
+    """`--as-of`: a date means its first instant in Asia/Shanghai; a time needs its offset."""
+    from domain.calendar import start_of_local_day
+
+    if value is None:
+        return now
+    try:
+        if len(value) == 10:
+            return start_of_local_day(date.fromisoformat(value))
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--as-of takes a date (2027-01-01) or a time with its offset, not {value!r}") from None
+    if parsed.tzinfo is None:
+        raise CommandError("--as-of needs an offset with a time (2027-01-01T00:00:00+08:00), or a plain date")
+    return parsed
+
+
+def cmd_expire(args: argparse.Namespace, settings: Settings) -> int:
+    from service.clock import utcnow
+    from service.database import create_engine, create_sessionmaker
+    from service.usecases.expiry import expire_due
+
+    now = utcnow()
+    as_of = parse_as_of(args.as_of, now)
+
+    async def run(url: str) -> Any:
+        engine = create_engine(url, pool_size=1)
+        try:
+            return await expire_due(create_sessionmaker(engine), as_of=as_of, now=now)
+        finally:
+            await engine.dispose()
+
+    with runtime.servers(settings, redis=False) as ready:
+        done = asyncio.run(run(runtime.database_url(ready)))
+    print(json.dumps({"as_of": done.as_of.isoformat(), "citizens": done.citizens, "points": done.points}))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings | None) -> int:
     return run_bench(args.bench_args)
 
@@ -231,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     travel.add_argument("file", help="NDJSON: one trip per line, shaped like the body of POST /v1/activities/travel")
     travel.add_argument("--partner", required=True, help="the reporting transit partner's id")
     travel.set_defaults(handler=cmd_import_travel)
+
+    expire = commands.add_parser("expire", help="post the expiry of the points lots due (exactly once, however often it runs)")
+    expire.add_argument("--as-of", help="a date (its local midnight, Asia/Shanghai) or an RFC 3339 time; default now")
+    expire.set_defaults(handler=cmd_expire)
 
     check = commands.add_parser("check-ledger", help="verify every ledger invariant; non-zero exit on a violation")
     check.add_argument("--examples", type=int, default=20, help="violations listed per invariant (default 20)")

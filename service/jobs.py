@@ -1,5 +1,5 @@
-"""Background work inside `tanpu serve`: travel imports (a loop that claims and processes them) and
-the bank webhook dispatcher.
+"""Background work inside `tanpu serve`: travel imports (a loop that claims and processes them),
+the bank webhook dispatcher and points expiry (a periodic run).
 
 Imports are leased, so a second instance, or this one after a crash, picks up
 where a dead worker stopped once its lease runs out.
@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from integrations.banks.client import WebhookSender
 from service.clock import utcnow
 from service.directory import Directory
-from service.usecases import travel_import
+from service.usecases import expiry, travel_import
 from service.usecases.webhooks import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -106,3 +106,40 @@ class WebhookWorker:
 def build_dispatcher(state: Any, sender: WebhookSender) -> Dispatcher:
     settings = state.settings
     return Dispatcher(state.sessionmaker, sender, clock=utcnow, lease=timedelta(seconds=settings.webhook_lease_s))
+
+
+class ExpiryJob:
+    """Expires due lots now and then every `TANPU_EXPIRY_INTERVAL_S`. Lots fall due at local
+    midnight on 1 January, so an hourly run is late by an hour at most; several instances
+    running it at once is safe (see service/usecases/expiry.py)."""
+
+    def __init__(self, app: FastAPI, *, interval_s: float) -> None:
+        self.app = app
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="tanpu-expiry")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("expiry run failed; trying again at the next interval")
+            await asyncio.sleep(self.interval_s)
+
+    async def run_once(self) -> expiry.ExpiryRun:
+        now = utcnow()
+        run = await expiry.expire_due(self.app.state.sessionmaker, as_of=now, now=now)
+        if run.citizens:
+            log.info("points expired", extra={"citizens": run.citizens, "points": run.points})
+        return run

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     import_lease_s: float = Field(default=60, gt=0, alias="TANPU_IMPORT_LEASE_S")
     import_workers: int = Field(default=2, ge=1, le=16, alias="TANPU_IMPORT_WORKERS")
     run_jobs: bool = Field(default=True, alias="TANPU_RUN_JOBS")
+    expiry_interval_s: float = Field(default=3600, gt=0, alias="TANPU_EXPIRY_INTERVAL_S")
     trust_forwarded_for: bool = Field(default=False, alias="TANPU_TRUST_FORWARDED_FOR")
     webhook_allow_insecure: bool | None = Field(default=None, alias="TANPU_WEBHOOK_ALLOW_INSECURE")
     webhook_dispatcher: bool = Field(default=True, alias="TANPU_WEBHOOK_DISPATCHER")

@@ -8,10 +8,12 @@ from pydantic import BaseModel
 
 from domain.levels import level_for
 from service.auth.deps import CurrentCitizen
+from service.clock import utcnow
 from service.deps import SessionDep
 from service.pagination import CursorQuery, LimitQuery, capped, decode_cursor, encode_cursor
 from service.problems import ProblemError, problem_responses
 from service.repositories import ledger as ledger_repo
+from service.repositories import lots as lots_repo
 from service.repositories import reference as reference_repo
 from service.repositories import users as users_repo
 
@@ -87,17 +89,19 @@ async def get_me(citizen: CurrentCitizen, session: SessionDep) -> ProfileOut:
 
 @router.get("/account", operation_id="get_my_account", response_model=AccountOut, responses=problem_responses(401))
 async def get_my_account(citizen: CurrentCitizen, session: SessionDep) -> AccountOut:
-    """Balance, lifetime totals, carbon saved (in total and by scenario) and what expires soon."""
+    """Balance, lifetime totals, carbon saved (in total and by scenario) and the points that expire
+    within 30 days (or are overdue and go at the next expiry run), by expiry instant."""
     account = await users_repo.get_account(session, citizen.user_id)
     if account is None:
         raise ProblemError(401, "unauthorized", "this account no longer exists")
+    soon = await lots_repo.expiring(session, citizen.user_id, utcnow())
     return AccountOut(
         balance=account.balance,
         lifetime_earned=account.lifetime_earned,
         lifetime_spent=account.lifetime_spent,
         carbon_g_total=account.carbon_g_total,
         carbon_g_by_scenario=await ledger_repo.carbon_by_scenario(session, citizen.user_id),
-        expiring=[],
+        expiring=[ExpiringOut(points=e.points, expires_at=e.expires_at) for e in soon],
         level=await _level(session, account.carbon_g_total),
     )
 
