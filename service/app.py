@@ -22,6 +22,7 @@ from service.api import (
     bank,
     health,
     imports,
+    leaderboards,
     me,
     me_activities,
     me_bank_links,
@@ -56,8 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.database_url is None or settings.redis_url is None:
             raise RuntimeError("create_app needs DATABASE_URL and REDIS_URL (tanpu serve starts embedded ones)")
         app.state.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.redis = create_redis(settings.redis_url)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis)
         app.state.sms = build_sms_sender(settings.sms_provider, console_file=settings.sms_console_file)
         app.state.import_worker = ImportWorker(app) if settings.run_jobs else None
         if app.state.import_worker is not None:
@@ -114,5 +115,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bank.router)
     app.include_router(admin_bank_webhooks.router)
     app.include_router(rewards.router)
+    app.include_router(leaderboards.router)
     app.include_router(admin_rewards.router)
     return app

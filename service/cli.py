@@ -216,6 +216,29 @@ def cmd_expire(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_leaderboards_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from service.app import create_redis
+    from service.clock import utcnow
+    from service.database import create_engine, create_sessionmaker
+    from service.leaderboards import rebuild
+
+    async def run(url: str, redis_url: str) -> Any:
+        engine = create_engine(url, pool_size=1)
+        redis = create_redis(redis_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await rebuild(session, redis, now=utcnow())
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    with runtime.servers(settings, redis=True) as ready:
+        assert ready.redis_url is not None
+        done = asyncio.run(run(runtime.database_url(ready), ready.redis_url))
+    print(json.dumps({"boards": done.boards, "entries": done.entries}))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, settings: Settings | None) -> int:
     return run_bench(args.bench_args)
 
@@ -274,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     expire = commands.add_parser("expire", help="post the expiry of the points lots due (exactly once, however often it runs)")
     expire.add_argument("--as-of", help="a date (its local midnight, Asia/Shanghai) or an RFC 3339 time; default now")
     expire.set_defaults(handler=cmd_expire)
+
+    boards = commands.add_parser("leaderboards", help="leaderboards")
+    board_actions = boards.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rebuild = board_actions.add_parser("rebuild", help="rebuild this and last week's and month's boards from PostgreSQL")
+    rebuild.set_defaults(handler=cmd_leaderboards_rebuild)
 
     check = commands.add_parser("check-ledger", help="verify every ledger invariant; non-zero exit on a violation")
     check.add_argument("--examples", type=int, default=20, help="violations listed per invariant (default 20)")

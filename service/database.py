@@ -42,5 +42,8 @@ def _end_leaked_transaction(dbapi_connection: Any, connection_record: Any, conne
         await_(driver.execute("ROLLBACK"))
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(engine: AsyncEngine, *, redis: Any = None) -> async_sessionmaker[AsyncSession]:
+    """Sessions; with `redis`, each carries it in `session.info["redis"]` for after-commit work (leaderboards)."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, info={"redis": redis} if redis is not None else None
+    )

@@ -40,6 +40,7 @@ from domain.award import Award, AwardContext, Status, evaluate
 from domain.calendar import local_day, lot_expiry
 from domain.campaigns import Offer
 from domain.methodology import Methodology, in_force
+from service import leaderboards
 from service.deps import after_commit
 from service.observability import LEDGER_POSTINGS
 from service.problems import ProblemError
@@ -82,6 +83,7 @@ class Outcome:
     postings: int = 0
     award_status: str | None = None
     """The activity's status, known without decoding `body` when this request evaluated it."""
+    gain: leaderboards.Gain | None = None  # carbon for the leaderboards, once written
 
     @property
     def status(self) -> str:
@@ -147,6 +149,7 @@ async def award_reports(
             outcomes[index] = Outcome(
                 201, body=first.body, replayed=True, activity_id=outcome.activity_id, award_status=first.award_status
             )
+    leaderboards.record_after_commit(session, [o.gain for o in outcomes.values() if o.gain is not None])
     postings = sum(o.postings for o in outcomes.values())
     if postings:
         after_commit(session, functools.partial(LEDGER_POSTINGS.labels("award").inc, postings))
@@ -335,11 +338,15 @@ async def _evaluate_and_write(
         if isinstance(activity, DailySteps) and award.status is not Status.REJECTED:
             steps[(p.user_id, day)] = max(activity.steps, activity.counted_before)
             write.steps[(p.user_id, day)] = steps[(p.user_id, day)]
+        carbon = 0
         for posting in award.postings(user_id=str(p.user_id), activity_id=str(p.activity_id), posted_at=now):
             postings.append(posting)
             posting_owner.append(p)
+            carbon += posting.carbon_g
         answer = _dumps(activity_answer(p.activity_id, award))
         outcomes[p.index] = Outcome(201, body=answer, activity_id=p.activity_id, award_status=str(award.status))
+        if carbon:
+            outcomes[p.index].gain = leaderboards.Gain(str(p.user_id), r.region, activity.occurred_at, carbon)
         write.activities.append(
             repo.ActivityRow(
                 user_id=p.user_id,

@@ -1,0 +1,170 @@
+"""Leaderboards of carbon saved (not points: campaigns must not distort them), in Redis sorted sets.
+
+One sorted set per period (ISO week, calendar month; Asia/Shanghai, by the
+activity's occurred_at) and per region (the activity's region, and `all`),
+member the citizen's id, score grams CO2e. They are maintained after commit by
+the award pipeline (`record_after_commit`; refunds call it with negative carbon)
+and can always be rebuilt from PostgreSQL (`rebuild`), which holds the truth:
+Redis being down never fails an award, it only leaves the boards behind.
+"""
+
+import functools
+import logging
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.leaderboards import Period, period_bounds, period_key
+from service.deps import after_commit
+
+log = logging.getLogger(__name__)
+
+ALL_REGIONS = "all"
+# Boards outlive their period long enough to be read and rebuilt; then Redis forgets them.
+TTL = {Period.WEEKLY: timedelta(days=35), Period.MONTHLY: timedelta(days=400)}
+
+
+@dataclass(frozen=True)
+class Gain:
+    """Carbon (grams; negative for a refund) saved by a citizen in an activity of a region at a time."""
+
+    user_id: str
+    region: str
+    occurred_at: datetime
+    carbon_g: int
+
+
+def board_key(period: Period, instant: datetime, region: str | None) -> str:
+    return f"lb:{period}:{period_key(period, instant)}:{region or ALL_REGIONS}"
+
+
+async def record(redis: Redis, gains: Sequence[Gain]) -> None:
+    """Add the gains to every board they count on; a Redis failure is logged and swallowed."""
+    try:
+        pipe = redis.pipeline(transaction=False)
+        touched: set[tuple[str, Period]] = set()
+        for gain in gains:
+            if gain.carbon_g == 0:
+                continue
+            for period in Period:
+                for region in (gain.region, None):
+                    key = board_key(period, gain.occurred_at, region)
+                    pipe.zincrby(key, gain.carbon_g, gain.user_id)
+                    touched.add((key, period))
+        for key, period in touched:
+            pipe.expire(key, TTL[period])
+        if touched:
+            await pipe.execute()
+    except Exception:
+        log.warning("redis unavailable: leaderboards left behind; `tanpu leaderboards rebuild` restores them")
+
+
+def record_after_commit(session: AsyncSession, gains: Sequence[Gain]) -> None:
+    """Record `gains` once the session's transaction commits (sessions of the app carry its Redis)."""
+    redis = session.info.get("redis")
+    if redis is not None and gains:
+        after_commit(session, functools.partial(record, redis, list(gains)))
+
+
+@dataclass(frozen=True)
+class Standing:
+    rank: int
+    user_id: str
+    carbon_g: int
+
+
+@dataclass(frozen=True)
+class Board:
+    period: Period
+    key: str
+    starts_at: datetime
+    ends_at: datetime
+    top: list[Standing]
+    me: Standing | None
+
+
+async def read(redis: Redis, period: Period, *, region: str | None, now: datetime, limit: int, user_id: str) -> Board:
+    """The top `limit` with competition ranks (ties share a rank), and the caller's own standing."""
+    key = board_key(period, now, region)
+    rows = await redis.zrevrangebyscore(key, "+inf", "(0", start=0, num=limit, withscores=True)
+    top: list[Standing] = []
+    for position, row in enumerate(rows, start=1):
+        member, score = row[0], float(row[1])  # (member, score) with withscores
+        rank = top[-1].rank if top and top[-1].carbon_g == int(score) else position
+        top.append(Standing(rank, str(member), int(score)))
+    me = next((s for s in top if s.user_id == user_id), None)
+    if me is None:
+        mine = await redis.zscore(key, user_id)
+        if mine is not None and mine > 0:
+            above = await redis.zcount(key, f"({mine}", "+inf")
+            me = Standing(int(above) + 1, user_id, int(mine))
+    starts_at, ends_at = period_bounds(period, now)
+    return Board(period, key.split(":")[2], starts_at, ends_at, top, me)
+
+
+async def forget(redis: Redis, user_id: uuid.UUID, regions: Sequence[str], now: datetime) -> None:
+    """Take an erased citizen off the boards of this and the previous period."""
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for period in Period:
+            start, _ = period_bounds(period, now)
+            for instant in (now, start - timedelta(seconds=1)):
+                for region in (*regions, None):
+                    pipe.zrem(board_key(period, instant, region), str(user_id))
+        await pipe.execute()
+    except Exception:
+        log.warning("redis unavailable: an erased citizen stays on the boards until `tanpu leaderboards rebuild`")
+
+
+_CARBON_BY_CITIZEN = text(
+    """
+    SELECT p.user_id, a.region, sum(p.carbon_g)
+    FROM activities a
+    JOIN postings p ON p.user_id = a.user_id AND p.activity_id = a.id
+    JOIN users u ON u.id = a.user_id
+    WHERE a.occurred_at >= :start AND a.occurred_at < :end AND p.carbon_g <> 0 AND u.erased_at IS NULL
+    GROUP BY p.user_id, a.region
+    """
+)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    boards: int
+    entries: int
+
+
+async def rebuild(session: AsyncSession, redis: Redis, *, now: datetime) -> Rebuilt:
+    """Recompute the boards of the current and the previous week and month from the ledger, and
+    swap each in atomically (RENAME); boards with nobody on them any more are deleted."""
+    boards = entries = 0
+    for period in Period:
+        start, _ = period_bounds(period, now)
+        for instant in (now, start - timedelta(seconds=1)):
+            begin, end = period_bounds(period, instant)
+            scores: dict[str, dict[str, int]] = {}
+            for user_id, region, carbon in await session.execute(_CARBON_BY_CITIZEN, {"start": begin, "end": end}):
+                for board_region in (region, None):
+                    board = scores.setdefault(board_key(period, instant, board_region), {})
+                    board[str(user_id)] = board.get(str(user_id), 0) + int(carbon)
+            prefix = board_key(period, instant, None).rsplit(":", 1)[0] + ":"
+            stale = {key async for key in redis.scan_iter(match=prefix + "*") if ":rebuild:" not in key} - set(scores)
+            for key, members in scores.items():
+                staging = f"{key}:rebuild:{secrets.token_hex(4)}"
+                positive = {m: s for m, s in members.items() if s != 0}
+                if not positive:
+                    stale.add(key)
+                    continue
+                await redis.zadd(staging, positive)
+                await redis.expire(staging, TTL[period])
+                await redis.rename(staging, key)
+                boards, entries = boards + 1, entries + len(positive)
+            if stale:
+                await redis.delete(*stale)
+    return Rebuilt(boards, entries)

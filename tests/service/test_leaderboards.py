@@ -1,0 +1,144 @@
+"""Leaderboards: carbon (not points) per week and month, per region, from Redis; rebuilt from PostgreSQL."""
+
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from service import leaderboards
+from tests.factories import Actor, Factory
+from tests.service.cli_helpers import run_tanpu
+
+
+async def _region(app: FastAPI) -> str:
+    """A region of this test's own, so its boards hold only this test's citizens."""
+    code = f"lb{secrets.token_hex(4)}"
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(text("INSERT INTO regions (code, name, name_zh) VALUES (:c, :c, :c)"), {"c": code})
+    return code
+
+
+async def _trip(client: AsyncClient, partner: Actor, citizen: Actor, mode: str, metres: int, minutes: int) -> int:
+    start = datetime.now(UTC) - timedelta(minutes=minutes + 2)
+    body = {
+        "external_id": uuid.uuid4().hex,
+        "user": {"user_id": str(citizen.id)},
+        "mode": mode,
+        "distance_m": metres,
+        "started_at": start.isoformat(),
+        "ended_at": (start + timedelta(minutes=minutes)).isoformat(),
+    }
+    r = await client.post("/v1/activities/travel", json=body, headers=partner.headers)
+    assert r.status_code == 201 and r.json()["status"] == "awarded", r.text
+    carbon: int = r.json()["carbon_g"]
+    return carbon
+
+
+async def _board(client: AsyncClient, who: Actor, period: str = "weekly", **params: Any) -> dict[str, Any]:
+    r = await client.get(f"/v1/leaderboards/{period}", params=params, headers=who.headers)
+    assert r.status_code == 200, r.text
+    board: dict[str, Any] = r.json()
+    return board
+
+
+async def test_ranks_follow_carbon_saved_with_ties_sharing_a_rank(client: AsyncClient, factory: Factory, app: FastAPI) -> None:
+    region = await _region(app)
+    partner = await factory.partner("transit", region=region)
+    a, b, c, d, e = [await factory.citizen() for _ in range(5)]
+    carbon = {
+        "a": await _trip(client, partner, a, "metro", 5_000, 12) + await _trip(client, partner, a, "metro", 5_000, 12),
+        "b": await _trip(client, partner, b, "bike", 6_000, 25),
+        "c": await _trip(client, partner, c, "bus", 3_000, 12),
+        "d": await _trip(client, partner, d, "bus", 3_000, 12),
+    }
+    assert carbon["c"] == carbon["d"] and len(set(carbon.values())) == 3
+    order = sorted(carbon, key=lambda k: -carbon[k])
+    for period in ("weekly", "monthly"):
+        board = await _board(client, e, period, region=region)
+        assert [(i["rank"], i["carbon_g"]) for i in board["items"]] == [
+            (1, carbon[order[0]]),
+            (2, carbon[order[1]]),
+            (3, carbon["c"]),
+            (3, carbon["c"]),
+        ]
+        assert board["me"] is None and not any(i["me"] for i in board["items"])
+        assert all(i["name"].startswith("citizen-") and str(a.id) not in i["name"] for i in board["items"])
+    mine = await _board(client, d, region=region, limit=1)
+    assert len(mine["items"]) == 1 and mine["me"] == {"rank": 3, "name": mine["me"]["name"], "carbon_g": carbon["d"], "me": True}
+    top = await _board(client, a, region=region)
+    assert [i["me"] for i in top["items"]].count(True) == 1
+    everyone = await _board(client, a)
+    assert everyone["region"] is None and everyone["me"]["carbon_g"] >= carbon["a"]
+    assert (await client.get("/v1/leaderboards/yearly", headers=a.headers)).status_code == 422
+    unknown = await client.get("/v1/leaderboards/weekly", params={"region": "atlantis"}, headers=a.headers)
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "unknown_region")
+    assert (await client.get("/v1/leaderboards/weekly", headers=partner.headers)).status_code == 401
+
+
+async def test_boards_count_carbon_not_points_and_skip_rejected_trips(
+    client: AsyncClient, factory: Factory, app: FastAPI
+) -> None:
+    region = await _region(app)
+    partner, admin, citizen = await factory.partner("transit", region=region), await factory.admin(), await factory.citizen()
+    saved = await _trip(client, partner, citizen, "metro", 4_000, 10)
+    implausible = {
+        "external_id": uuid.uuid4().hex,
+        "user": {"user_id": str(citizen.id)},
+        "mode": "metro",
+        "distance_m": 70_000,
+        "started_at": (datetime.now(UTC) - timedelta(minutes=30)).isoformat(),
+        "ended_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+    }
+    assert (await client.post("/v1/activities/travel", json=implausible, headers=partner.headers)).json()["status"] == "rejected"
+    await client.post(
+        "/v1/admin/adjustments",
+        json={"user_id": str(citizen.id), "points": 5000, "reason": "points, not carbon"},
+        headers={**admin.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert (await _board(client, citizen, region=region))["me"]["carbon_g"] == saved
+
+
+async def test_boards_are_rebuilt_from_postgresql_after_redis_is_flushed(
+    client: AsyncClient, factory: Factory, app: FastAPI, database_url: str, server_urls: tuple[str, str]
+) -> None:
+    region = await _region(app)
+    partner = await factory.partner("transit", region=region)
+    citizens = [await factory.citizen() for _ in range(3)]
+    for n, c in enumerate(citizens, start=1):
+        for _ in range(n):
+            await _trip(client, partner, c, "metro", 3_000, 10)
+    before = {p: await _board(client, citizens[0], p, region=region) for p in ("weekly", "monthly")}
+    everyone = await _board(client, citizens[0])
+    redis: Redis = app.state.redis
+    await redis.flushdb()
+    assert (await _board(client, citizens[0], region=region))["items"] == []
+
+    done = await run_tanpu("leaderboards", "rebuild", env={"DATABASE_URL": database_url, "REDIS_URL": server_urls[1]})
+    assert done.returncode == 0, done.stderr
+    assert '"boards"' in done.stdout
+    for period, board in before.items():
+        assert await _board(client, citizens[0], period, region=region) == board
+    assert (await _board(client, citizens[0]))["me"] == everyone["me"]
+
+
+async def test_redis_down_never_fails_recording() -> None:
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+    try:
+        await leaderboards.record(dead, [leaderboards.Gain(str(uuid.uuid4()), "huangpu", datetime.now(UTC), 100)])
+    finally:
+        await dead.aclose()
+
+
+async def test_a_refund_takes_carbon_back_and_an_emptied_citizen_leaves_the_board(app: FastAPI) -> None:
+    redis: Redis = app.state.redis
+    region, now = f"lb{secrets.token_hex(4)}", datetime.now(UTC)
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    await leaderboards.record(redis, [leaderboards.Gain(alice, region, now, 300), leaderboards.Gain(bob, region, now, 200)])
+    await leaderboards.record(redis, [leaderboards.Gain(alice, region, now, -300)])
+    board = await leaderboards.read(redis, leaderboards.Period.WEEKLY, region=region, now=now, limit=10, user_id=alice)
+    assert [(s.rank, s.user_id) for s in board.top] == [(1, bob)] and board.me is None
