@@ -26,6 +26,7 @@ from service.api import (
     me,
     me_activities,
     me_bank_links,
+    me_privacy,
     purchases,
     rewards,
 )
@@ -116,5 +117,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_bank_webhooks.router)
     app.include_router(rewards.router)
     app.include_router(leaderboards.router)
+    app.include_router(me_privacy.router)
     app.include_router(admin_rewards.router)
     return app

@@ -24,6 +24,11 @@ def revoked_family_key(family: str) -> str:
     return f"auth:revoked-family:{family}"
 
 
+def revoked_subject_key(subject: str) -> str:
+    """Set when a citizen is erased: every access token of that subject stops at once."""
+    return f"auth:revoked-subject:{subject}"
+
+
 def _unauthorized(detail: str) -> ProblemError:
     return ProblemError(401, "unauthorized", detail, title="Unauthorized", headers={"WWW-Authenticate": "Bearer"})
 
@@ -38,16 +43,19 @@ async def _claims(request: Request, credentials: HTTPAuthorizationCredentials | 
         )
     except InvalidToken as exc:
         raise _unauthorized(f"invalid token: {exc}") from None
-    if claims.family is not None and await _family_revoked(request, claims.family):
+    keys = [revoked_family_key(claims.family)] if claims.family is not None else []
+    if audience is Audience.CITIZEN:
+        keys.append(revoked_subject_key(claims.sub))
+    if keys and await _revoked(request, keys):
         raise _unauthorized("this sign-in was revoked")
     return claims
 
 
-async def _family_revoked(request: Request, family: str) -> bool:
+async def _revoked(request: Request, keys: list[str]) -> bool:
     # Fail open: access tokens are short-lived and the refresh family is revoked in
     # PostgreSQL, so a Redis outage only lets an already-issued token live out its minutes.
     try:
-        return bool(await request.app.state.redis.exists(revoked_family_key(family)))
+        return bool(await request.app.state.redis.exists(*keys))
     except Exception:
         log.warning("redis unavailable for the revocation check; allowing the token")
         return False

@@ -1,0 +1,173 @@
+"""PIPL: the export holds every piece of personal data; erasure removes the person, keeps the totals
+and blocks every way back in; a citizen only ever exports or erases themselves."""
+
+import secrets
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.settings import Settings
+from service.usecases.check_ledger import check_database
+from service.usecases.privacy import EXPORTERS
+from tests.factories import Actor, Factory
+from tests.service.rewards_helpers import give, redeem, reward
+from tests.service.test_auth import bearer, client_at, otp_sign_in
+
+# Every table with a column naming a citizen, and where the export shows it (or why it need not).
+EXPORTED_IN = {
+    "users": "profile",
+    "citizen_accounts": "account",
+    "identities": "identities",
+    "refresh_tokens": "sign_ins",
+    "activities": "activities",
+    "daily_steps": "daily_steps",
+    "entries": "ledger",
+    "postings": "ledger",  # the memo of each entry's posting
+    "expiry_lots": "expiry_lots",
+    "redemptions": "redemptions",
+}
+NOT_PERSONAL = {
+    "activity_keys": "a partner's id → the answer it was given (the activity is exported)",
+    "fingerprints": "a hash of an act, to credit it once (the activity is exported)",
+    "daily_usage": "cap counters derived from the activities",
+    "lot_moves": "bookkeeping of the lots (the lots are exported)",
+    "reward_codes": "the pool of codes; the citizen's code is in its redemption",
+}
+
+
+def _trip(user: dict[str, str]) -> dict[str, Any]:
+    start = datetime.now(UTC) - timedelta(minutes=40)
+    return {
+        "external_id": uuid.uuid4().hex,
+        "user": user,
+        "mode": "metro",
+        "distance_m": 8_000,
+        "started_at": start.isoformat(),
+        "ended_at": (start + timedelta(minutes=20)).isoformat(),
+    }
+
+
+async def test_every_table_naming_a_citizen_is_in_the_export_or_says_why_not(session: AsyncSession) -> None:
+    rows = await session.execute(
+        text(
+            """
+            SELECT DISTINCT table_name FROM information_schema.columns
+            WHERE table_schema = current_schema() AND column_name IN ('user_id', 'subject_id', 'phone')
+            """
+        )
+    )
+    tables = {r[0] for r in rows} | {"users"}
+    unaccounted = tables - set(EXPORTED_IN) - set(NOT_PERSONAL) - {"otp_codes"}  # codes: hashed, minutes long, erased
+    assert not unaccounted, f"export these tables (service/usecases/privacy.py) or say why not: {sorted(unaccounted)}"
+    assert set(EXPORTED_IN.values()) <= set(EXPORTERS)
+
+
+async def test_the_export_holds_everything_about_the_caller_and_nothing_about_others(
+    app: FastAPI, settings: Settings, factory: Factory, client: AsyncClient, session: AsyncSession
+) -> None:
+    phone = "+86139" + "".join(secrets.choice("0123456789") for _ in range(8))
+    async with client_at(app) as c:
+        tokens = await otp_sign_in(c, settings, phone)
+    me_headers = bearer(tokens["access_token"])
+    user_id = (await client.get("/v1/me", headers=me_headers)).json()["id"]
+    me = Actor(uuid.UUID(user_id), tokens["access_token"])
+    partner, operator, admin = await factory.partner("transit"), await factory.admin("operator"), await factory.admin()
+    other = await factory.citizen()
+    ref = f"card-{secrets.token_hex(4)}"
+    bound = await client.post(
+        "/v1/me/identities", json={"partner_id": str(partner.id), "kind": "transit_card", "ref": ref}, headers=me_headers
+    )
+    assert bound.status_code == 201, bound.text
+    trip = await client.post("/v1/activities/travel", json=_trip({"member_ref": ref}), headers=partner.headers)
+    theirs = await client.post("/v1/activities/travel", json=_trip({"user_id": str(other.id)}), headers=partner.headers)
+    steps = await client.post("/v1/me/steps", json={"date": date.today().isoformat(), "steps": 9_000}, headers=me_headers)
+    assert steps.status_code == 201, steps.text
+    await give(client, admin, me, 500)
+    coupon = (await redeem(client, me, (await reward(client, operator, points=100))["id"])).json()
+
+    r = await client.get("/v1/me/export", headers=me_headers)
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    doc = r.json()
+    assert set(EXPORTERS) <= set(doc) and doc["user_id"] == user_id
+    assert doc["profile"]["phone"] == phone and doc["profile"]["region"] == "huangpu"
+    assert doc["account"]["balance"] == (await client.get("/v1/me/account", headers=me_headers)).json()["balance"]
+    assert [(i["kind"], i["ref"]) for i in doc["identities"]] == [("transit_card", ref)]
+    assert len(doc["sign_ins"]) == 1
+    activity_ids = {a["id"] for a in doc["activities"]}
+    assert trip.json()["activity_id"] in activity_ids and theirs.json()["activity_id"] not in activity_ids
+    assert all("breakdown" in a and "measurements" in a for a in doc["activities"])
+    assert [(s["day"], s["steps"]) for s in doc["daily_steps"]] == [(date.today().isoformat(), 9_000)]
+    entries = await session.scalar(text("SELECT count(*) FROM entries WHERE user_id = :u AND account = 'citizen'"), {"u": me.id})
+    assert len(doc["ledger"]) == entries == 4  # trip, steps, adjustment, redemption hold
+    assert [(x["id"], x["code"]) for x in doc["redemptions"]] == [(coupon["id"], coupon["code"])]
+    assert sum(lot["remaining"] for lot in doc["expiry_lots"]) == doc["account"]["balance"]
+    assert str(other.id) not in r.text
+    assert (await client.get("/v1/me/export", headers=partner.headers)).status_code == 401
+
+
+async def test_erasure_removes_the_person_keeps_the_totals_and_blocks_sign_in(
+    app: FastAPI, settings: Settings, factory: Factory, client: AsyncClient, session: AsyncSession, database_url: str
+) -> None:
+    phone = "+86137" + "".join(secrets.choice("0123456789") for _ in range(8))
+    async with client_at(app) as c:
+        tokens = await otp_sign_in(c, settings, phone)
+    headers = bearer(tokens["access_token"])
+    user_id = uuid.UUID((await client.get("/v1/me", headers=headers)).json()["id"])
+    me = Actor(user_id, tokens["access_token"])
+    partner, operator, admin = await factory.partner("transit"), await factory.admin("operator"), await factory.admin()
+    ref = f"card-{secrets.token_hex(4)}"
+    await client.post(
+        "/v1/me/identities", json={"partner_id": str(partner.id), "kind": "transit_card", "ref": ref}, headers=headers
+    )
+    earned = (await client.post("/v1/activities/travel", json=_trip({"member_ref": ref}), headers=partner.headers)).json()
+    await give(client, admin, me, 300)
+    held = (await redeem(client, me, (await reward(client, operator, points=200, fulfilment="manual"))["id"])).json()
+    assert held["status"] == "held"
+    carbon_before = await session.scalar(text("SELECT sum(carbon_g) FROM entries WHERE account = 'citizen'"))
+
+    erased = await client.delete("/v1/me", headers=headers)
+    assert erased.status_code == 204, erased.text
+
+    # every way back in is closed
+    assert (await client.get("/v1/me/account", headers=headers)).status_code == 401
+    assert (await client.delete("/v1/me", headers=headers)).status_code == 401
+    async with client_at(app) as c:
+        refreshed = await c.post(
+            "/v1/oauth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+        )
+        assert (refreshed.status_code, refreshed.json()["code"]) == (400, "invalid_grant")
+        again = await otp_sign_in(c, settings, phone)
+    newcomer = (await client.get("/v1/me", headers=bearer(again["access_token"]))).json()
+    assert newcomer["id"] != str(user_id)
+    assert (await client.get("/v1/me/account", headers=bearer(again["access_token"]))).json()["balance"] == 0
+    # partners can no longer reach the erased citizen
+    by_ref = await client.post("/v1/activities/travel", json=_trip({"member_ref": ref}), headers=partner.headers)
+    by_id = await client.post("/v1/activities/travel", json=_trip({"user_id": str(user_id)}), headers=partner.headers)
+    assert [by_ref.json()["code"], by_id.json()["code"]] == ["unknown_member", "unknown_member"]
+
+    # the person is gone, the pseudonymous ledger stays whole
+    user = (await session.execute(text("SELECT phone, erased_at FROM users WHERE id = :u"), {"u": user_id})).one()
+    assert user.phone is None and user.erased_at is not None
+    assert await session.scalar(text("SELECT count(*) FROM identities WHERE user_id = :u"), {"u": user_id}) == 0
+    live = "SELECT count(*) FROM refresh_tokens WHERE subject_id = :u AND revoked_at IS NULL"
+    assert await session.scalar(text(live), {"u": user_id}) == 0
+    status = await session.scalar(text("SELECT status FROM redemptions WHERE id = :id"), {"id": uuid.UUID(held["id"])})
+    assert status == "cancelled"
+    balance = await session.scalar(text("SELECT balance FROM citizen_accounts WHERE user_id = :u"), {"u": user_id})
+    assert balance == earned["points"] + 300
+    assert await session.scalar(text("SELECT sum(carbon_g) FROM entries WHERE account = 'citizen'")) >= carbon_before
+    report = await check_database(database_url)
+    assert report.ok, report.violations
+
+
+async def test_a_citizen_can_only_erase_themselves(client: AsyncClient, factory: Factory, session: AsyncSession) -> None:
+    alice, bob = await factory.citizen(), await factory.citizen()
+    assert (await client.delete("/v1/me", headers=alice.headers)).status_code == 204
+    assert (await client.get("/v1/me", headers=bob.headers)).status_code == 200
+    phones = await session.execute(text("SELECT id, phone FROM users WHERE id IN (:a, :b)"), {"a": alice.id, "b": bob.id})
+    assert {row.id: row.phone is None for row in phones} == {alice.id: True, bob.id: False}
