@@ -6,7 +6,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from domain.levels import level_for
+from domain.levels import level_for, next_level
 from service.auth.deps import CurrentCitizen
 from service.clock import utcnow
 from service.deps import SessionDep
@@ -20,9 +20,18 @@ from service.repositories import users as users_repo
 router = APIRouter(prefix="/v1/me", tags=["citizen"])
 
 
+class NextLevelOut(BaseModel):
+    level: int
+    name: str
+    min_carbon_g: int
+    carbon_g_to_go: int
+
+
 class LevelOut(BaseModel):
     level: int
     name: str
+    min_carbon_g: int
+    next: NextLevelOut | None
 
 
 class ProfileOut(BaseModel):
@@ -71,8 +80,19 @@ def mask_phone(phone: str | None) -> str | None:
 
 
 async def _level(session: SessionDep, carbon_g: int) -> LevelOut | None:
-    level = level_for(carbon_g, await reference_repo.levels(session))
-    return LevelOut(level=level.level, name=level.name) if level else None
+    """The level reached by lifetime carbon (thresholds are seed data), and how far the next one is."""
+    levels = await reference_repo.levels(session)
+    level, ahead = level_for(carbon_g, levels), next_level(carbon_g, levels)
+    if level is None:
+        return None
+    upcoming = (
+        NextLevelOut(
+            level=ahead.level, name=ahead.name, min_carbon_g=ahead.min_carbon_g, carbon_g_to_go=ahead.min_carbon_g - carbon_g
+        )
+        if ahead
+        else None
+    )
+    return LevelOut(level=level.level, name=level.name, min_carbon_g=level.min_carbon_g, next=upcoming)
 
 
 @router.get("", operation_id="get_me", response_model=ProfileOut, responses=problem_responses(401))

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.clock import utcnow
 from service.repositories import identities as identities_repo
+from service.repositories import rewards as rewards_repo
 from service.repositories.catalogue import Certification
 from service.repositories.users import get_or_create_citizen
 from service.usecases import catalogue
@@ -94,7 +95,28 @@ async def load_demo(session: AsyncSession, folder: Path, *, production: bool) ->
                 now=utcnow(),
             )
             summary.created += not replayed
+    summary.created += await _ensure_rewards(session, _read(folder, "rewards.json")["rewards"])
     return summary
+
+
+async def _ensure_rewards(session: AsyncSession, items: list[dict[str, Any]]) -> int:
+    """The demo catalogue, by fixed ids: a coupon made at redemption, a pool of codes, a manual donation."""
+    created = 0
+    for item in items:
+        inserted = await session.execute(
+            text(
+                "INSERT INTO rewards (id, name, description, kind, fulfilment, points, stock, region) "
+                "VALUES (:id, :name, :description, :kind, :fulfilment, :points, :stock, :region) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id"
+            ),
+            {k: item.get(k) for k in ("name", "description", "kind", "fulfilment", "points", "region")}
+            | {"id": uuid.UUID(item["id"]), "stock": item.get("stock", 0)},
+        )
+        if inserted.first() is not None:
+            created += 1
+            if item.get("codes"):
+                await rewards_repo.add_codes(session, uuid.UUID(item["id"]), item["codes"])
+    return created
 
 
 async def _ensure_station(session: AsyncSession, item: dict[str, Any], partner_id: uuid.UUID) -> int:

@@ -582,14 +582,16 @@ async def test_a_citizen_sees_only_their_own_ledger(fresh: AsyncClient, factory:
     assert b_again.json()["items"] == []
 
 
-async def test_a_failing_sms_provider_is_a_503_not_a_500(
-    app: FastAPI, fresh: AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_failing_sms_provider_is_a_503_not_a_500(app: FastAPI, fresh: AsyncClient) -> None:
     class Broken:
         async def send(self, phone: str, code: str) -> None:
             raise ConnectionError("provider down")
 
-    monkeypatch.setattr(app.state, "sms", Broken())
-    r = await fresh.post("/v1/auth/otp", json={"phone": random_phone()})
+    # not monkeypatch: its undo deletes the attribute from Starlette's State, and later sign-ins find no provider
+    working, app.state.sms = app.state.sms, Broken()
+    try:
+        r = await fresh.post("/v1/auth/otp", json={"phone": random_phone()})
+    finally:
+        app.state.sms = working
     assert (r.status_code, r.json()["code"]) == (503, "sms_unavailable")
     assert "Traceback" not in r.text and r.headers["Retry-After"]

@@ -21,7 +21,12 @@ async def test_profile_masks_the_phone_and_shows_id_region_level(client: AsyncCl
         "id": str(citizen.id),
         "phone_masked": "+86138****5678",
         "region": "putuo",
-        "level": {"level": 1, "name": "Seedling"},
+        "level": {
+            "level": 1,
+            "name": "Seedling",
+            "min_carbon_g": 0,
+            "next": {"level": 2, "name": "Sapling", "min_carbon_g": 10_000, "carbon_g_to_go": 10_000},
+        },
     }
 
 

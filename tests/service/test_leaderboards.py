@@ -123,7 +123,8 @@ async def test_boards_are_rebuilt_from_postgresql_after_redis_is_flushed(
     assert '"boards"' in done.stdout
     for period, board in before.items():
         assert await _board(client, citizens[0], period, region=region) == board
-    assert (await _board(client, citizens[0]))["me"] == everyone["me"]
+    # everyone's board: the same carbon (its rank may change: boards of other runs sharing this Redis are gone)
+    assert (await _board(client, citizens[0]))["me"]["carbon_g"] == everyone["me"]["carbon_g"]
 
 
 async def test_redis_down_never_fails_recording() -> None:
