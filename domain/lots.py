@@ -53,12 +53,24 @@ def consumption(lots: Iterable[OpenLot], points: int, *, first_lot_id: int | Non
     return moves
 
 
-def restoration(consumed: Iterable[LotMove]) -> list[LotMove]:
-    """Give back exactly what a posting took, lot by lot (a cancelled redemption's hold)."""
+def restoration(consumed: Sequence[LotMove], up_to: int | None = None) -> list[LotMove]:
+    """Give back what a posting took, lot by lot (a cancelled redemption's hold).
+
+    With `up_to`, no more than that: points given back while the balance is negative
+    repay the debt first (`credited_lot_points`). The lots taken last (those that
+    expire last) are refilled first, which leaves the citizen the most time.
+    """
     totals: dict[int, int] = {}
     for move in consumed:
         totals[move.lot_id] = totals.get(move.lot_id, 0) + move.points
-    return [LotMove(lot_id, -points) for lot_id, points in sorted(totals.items()) if points < 0]
+    left = sum(-p for p in totals.values() if p < 0) if up_to is None else up_to
+    moves: list[LotMove] = []
+    for lot_id in reversed([m.lot_id for m in consumed if totals.get(m.lot_id, 0) < 0]):
+        give = min(-totals.pop(lot_id), left)
+        if give > 0:
+            moves.append(LotMove(lot_id, give))
+            left -= give
+    return sorted(moves, key=lambda m: m.lot_id)
 
 
 def open_lot_points(balance: int) -> int:

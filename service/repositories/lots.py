@@ -104,14 +104,21 @@ async def consume(
     return moves
 
 
-async def restore(session: AsyncSession, user_id: uuid.UUID, *, taken_by: int, posting_id: int) -> list[LotMove]:
-    """Give back to each lot what posting `taken_by` took from it, recorded under `posting_id`.
+async def restore(
+    session: AsyncSession, user_id: uuid.UUID, *, taken_by: int, posting_id: int, balance_before: int, points: int
+) -> list[LotMove]:
+    """Give back to the lots what posting `taken_by` took from them, recorded under `posting_id`
+    (which credits `points` to a balance that was `balance_before`: a debt is repaid first).
     A lot that expired meanwhile gets its points back and is expired again by the next run."""
     rows = await session.execute(
         text("SELECT lot_id, points FROM lot_moves WHERE user_id = :u AND posting_id = :p"), {"u": user_id, "p": taken_by}
     )
-    moves = rules.restoration(LotMove(int(lot_id), int(points)) for lot_id, points in rows)
-    await _apply(session, user_id, posting_id, await _lots(session, user_id, [m.lot_id for m in moves]), moves)
+    taken = [LotMove(int(lot_id), int(p)) for lot_id, p in rows]
+    lots = await _lots(session, user_id, [m.lot_id for m in taken])
+    expires = {lot.id: (lot.expires_at, lot.id) for lot in lots}
+    taken.sort(key=lambda m: expires[m.lot_id])  # in the order they were taken: soonest to expire first
+    moves = rules.restoration(taken, up_to=rules.credited_lot_points(balance_before, points))
+    await _apply(session, user_id, posting_id, lots, moves)
     return moves
 
 

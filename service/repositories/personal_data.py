@@ -40,6 +40,12 @@ REDEMPTIONS = """
     SELECT d.id, d.reward_id, r.name AS reward_name, d.points, d.status, d.code, d.created_at, d.completed_at, d.cancelled_at
     FROM redemptions d JOIN rewards r ON r.id = d.reward_id WHERE d.user_id = :u ORDER BY d.seq
 """
+REFUNDS = """
+    SELECT r.partner_id, r.refund_id, r.order_id, r.activity_id, r.created_at,
+           coalesce((SELECT json_agg(json_build_object('sku', l.sku, 'quantity', l.quantity) ORDER BY l.sku)
+                     FROM refund_lines l WHERE l.partner_id = r.partner_id AND l.refund_id = r.refund_id), '[]') AS lines
+    FROM refunds r WHERE r.user_id = :u ORDER BY r.created_at, r.refund_id
+"""
 SIGN_INS = """
     SELECT family_id, min(issued_at) AS signed_in_at, max(issued_at) AS last_refreshed_at, max(revoked_at) AS revoked_at
     FROM refresh_tokens WHERE subject_kind = 'citizen' AND subject_id = :u GROUP BY family_id ORDER BY 2

@@ -68,6 +68,7 @@ EXPORTERS: dict[str, Exporter] = {
     "ledger": _listing(repo.LEDGER),
     "expiry_lots": _listing(repo.LOTS),
     "redemptions": _listing(repo.REDEMPTIONS),
+    "refunds": _listing(repo.REFUNDS),
 }
 
 

@@ -92,15 +92,17 @@ async def redeem(
     return await idempotency.store_answer(session, scope=scope, key=idempotency_key, status_code=201, body=answer), False
 
 
-async def _locked(session: AsyncSession, redemption_id: uuid.UUID, user_id: uuid.UUID | None) -> repo.RedemptionRow:
+async def _locked(
+    session: AsyncSession, redemption_id: uuid.UUID, user_id: uuid.UUID | None
+) -> tuple[repo.RedemptionRow, lots_repo.LockedAccount]:
     """The redemption (the citizen's own when `user_id` is given), read again under its citizen's lock."""
     found = await repo.get_redemption(session, redemption_id, user_id=user_id)
     if found is None:
         raise ProblemError(404, "unknown_redemption", f"no redemption {redemption_id}")
-    await lots_repo.lock_account(session, found.user_id)
+    account = await lots_repo.lock_account(session, found.user_id)
     again = await repo.get_redemption(session, redemption_id)
-    assert again is not None
-    return again
+    assert again is not None and account is not None
+    return again, account
 
 
 async def cancel(
@@ -111,9 +113,9 @@ async def cancel(
     user_id: uuid.UUID | None = None,
     admin_id: uuid.UUID | None = None,
 ) -> repo.RedemptionRow:
-    """Release a held redemption: the points go back to the lots they came from, the item to stock.
-    Cancelling a cancelled redemption again changes nothing."""
-    found = await _locked(session, redemption_id, user_id)
+    """Release a held redemption: the points go back to the lots they came from (a debt run up
+    meanwhile, by a refund, is repaid first), the item to stock. Cancelling again changes nothing."""
+    found, account = await _locked(session, redemption_id, user_id)
     rules.next_status(found.status, RedemptionStatus.CANCELLED)  # only a held one moves on
     if found.status == RedemptionStatus.CANCELLED:
         return found
@@ -122,7 +124,14 @@ async def cancel(
     ids = await ledger_repo.insert_posting(
         session, posting, ledger.account_delta(posting.kind, posting.citizen_points, 0), created_by=actor
     )
-    await lots_repo.restore(session, found.user_id, taken_by=found.hold_posting_id, posting_id=ids.posting_id)
+    await lots_repo.restore(
+        session,
+        found.user_id,
+        taken_by=found.hold_posting_id,
+        posting_id=ids.posting_id,
+        balance_before=account.balance,
+        points=found.points,
+    )
     await repo.return_stock(session, found.reward_id)
     await repo.finish(session, found.id, status=str(RedemptionStatus.CANCELLED), now=now, release_posting_id=ids.posting_id)
     done = await repo.get_redemption(session, found.id)
@@ -146,7 +155,7 @@ async def complete(
     session: AsyncSession, redemption_id: uuid.UUID, *, now: datetime, admin_id: uuid.UUID, code: str | None
 ) -> repo.RedemptionRow:
     """An operator fulfilled a held (manual) redemption: the points stay spent."""
-    found = await _locked(session, redemption_id, None)
+    found, _ = await _locked(session, redemption_id, None)
     rules.next_status(found.status, RedemptionStatus.COMPLETED)  # only a held one moves on
     if found.status == RedemptionStatus.COMPLETED:
         return found

@@ -48,6 +48,12 @@ def test_restoration_gives_back_exactly_what_was_taken() -> None:
     assert restoration([]) == []
 
 
+def test_restoration_repays_a_debt_first_and_refills_the_last_taken_lot_first() -> None:
+    taken = [LotMove(2, -30), LotMove(3, -30)]  # 2 expires first, so it was taken first
+    assert restoration(taken, up_to=40) == [LotMove(2, 10), LotMove(3, 30)]
+    assert restoration(taken, up_to=0) == []
+
+
 def test_apply_refuses_to_overdraw_or_overfill_a_lot() -> None:
     lots = [lot(1, Y2027, 10, 20)]
     assert apply(lots, [LotMove(1, -10)]) == {1: 0}

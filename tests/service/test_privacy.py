@@ -17,6 +17,7 @@ from service.usecases.privacy import EXPORTERS
 from tests.factories import Actor, Factory
 from tests.service.rewards_helpers import give, redeem, reward
 from tests.service.test_auth import bearer, client_at, otp_sign_in
+from tests.service.test_purchases import line, order, refund, shop
 
 # Every table with a column naming a citizen, and where the export shows it (or why it need not).
 EXPORTED_IN = {
@@ -30,6 +31,8 @@ EXPORTED_IN = {
     "postings": "ledger",  # the memo of each entry's posting
     "expiry_lots": "expiry_lots",
     "redemptions": "redemptions",
+    "refunds": "refunds",
+    "refund_lines": "refunds",
 }
 NOT_PERSONAL = {
     "activity_keys": "a partner's id → the answer it was given (the activity is exported)",
@@ -37,6 +40,7 @@ NOT_PERSONAL = {
     "daily_usage": "cap counters derived from the activities",
     "lot_moves": "bookkeeping of the lots (the lots are exported)",
     "reward_codes": "the pool of codes; the citizen's code is in its redemption",
+    "campaign_citizen_spend": "cap counters derived from the bonus entries (in the ledger)",
 }
 
 
@@ -87,6 +91,11 @@ async def test_the_export_holds_everything_about_the_caller_and_nothing_about_ot
     theirs = await client.post("/v1/activities/travel", json=_trip({"user_id": str(other.id)}), headers=partner.headers)
     steps = await client.post("/v1/me/steps", json={"date": date.today().isoformat(), "steps": 9_000}, headers=me_headers)
     assert steps.status_code == 201, steps.text
+    merchant, store = await shop(factory)
+    purchase = order(me, store, [line("LED-9W", 4)])
+    assert (await client.post("/v1/purchases", json=purchase, headers=merchant.headers)).status_code == 201
+    refunded = await refund(client, merchant, purchase["order_id"], [{"sku": "LED-9W", "quantity": 1}])
+    assert refunded.status_code == 201, refunded.text
     await give(client, admin, me, 500)
     coupon = (await redeem(client, me, (await reward(client, operator, points=100))["id"])).json()
 
@@ -103,7 +112,8 @@ async def test_the_export_holds_everything_about_the_caller_and_nothing_about_ot
     assert all("breakdown" in a and "measurements" in a for a in doc["activities"])
     assert [(s["day"], s["steps"]) for s in doc["daily_steps"]] == [(date.today().isoformat(), 9_000)]
     entries = await session.scalar(text("SELECT count(*) FROM entries WHERE user_id = :u AND account = 'citizen'"), {"u": me.id})
-    assert len(doc["ledger"]) == entries == 4  # trip, steps, adjustment, redemption hold
+    assert len(doc["ledger"]) == entries == 6  # trip, steps, purchase, its refund, adjustment, redemption hold
+    assert [(x["order_id"], x["lines"]) for x in doc["refunds"]] == [(purchase["order_id"], [{"sku": "LED-9W", "quantity": 1}])]
     assert [(x["id"], x["code"]) for x in doc["redemptions"]] == [(coupon["id"], coupon["code"])]
     assert sum(lot["remaining"] for lot in doc["expiry_lots"]) == doc["account"]["balance"]
     assert str(other.id) not in r.text

@@ -262,3 +262,18 @@ async def test_r3_concurrent_redemptions_of_a_whole_balance_never_overdraw_it(
     assert {a.json()["code"] for a in answers if a.status_code == 409} == {"insufficient_points"}
     assert await _balance(client, citizen.headers) == 0
     assert sum(rem for _, _, rem in await lots(app, citizen)) == 0
+
+
+async def test_cancelling_a_hold_after_a_debt_repays_the_debt_before_refilling_lots(
+    client: AsyncClient, factory: Factory, app: FastAPI
+) -> None:
+    operator, admin, citizen = await factory.admin("operator"), await factory.admin(), await factory.citizen()
+    manual = await reward(client, operator, points=100, fulfilment="manual")
+    await give(client, admin, citizen, 100)
+    held = (await redeem(client, citizen, manual["id"])).json()
+    await give(client, admin, citizen, -50)  # taken back while the points were held (as a refund would)
+    assert await _balance(client, citizen.headers) == -50
+    cancelled = await client.post(f"/v1/me/redemptions/{held['id']}/cancel", headers=citizen.headers)
+    assert cancelled.status_code == 200
+    assert await _balance(client, citizen.headers) == 50
+    assert [rem for _, _, rem in await lots(app, citizen)] == [50]
