@@ -124,7 +124,13 @@ def cmd_import_travel(args: argparse.Namespace, settings: Settings) -> int:
     with runtime.servers(settings, redis=False) as ready:
         try:
             result = asyncio.run(
-                import_travel_file(runtime.database_url(ready), path, partner_id, max_bytes=settings.import_max_bytes)
+                import_travel_file(
+                    runtime.database_url(ready),
+                    path,
+                    partner_id,
+                    max_bytes=settings.import_max_bytes,
+                    redis_url=settings.redis_url,  # a configured Redis gets the leaderboards; none: rebuild later
+                )
             )
         except ImportRefused as exc:
             raise CommandError(str(exc)) from None

@@ -59,10 +59,21 @@ class ProgressBar:
 
 
 async def import_travel_file(
-    database_url: str, path: Path, partner_id: uuid.UUID, *, max_bytes: int, show_progress: bool = True
+    database_url: str,
+    path: Path,
+    partner_id: uuid.UUID,
+    *,
+    max_bytes: int,
+    show_progress: bool = True,
+    redis_url: str | None = None,
 ) -> travel_import.ImportSummary:
+    """With `redis_url`, the awards also reach the leaderboards (as the API's do); without, a
+    `tanpu leaderboards rebuild` catches them up."""
+    from service.app import create_redis
+
     engine = create_engine(database_url, pool_size=2)
-    sessionmaker = create_sessionmaker(engine)
+    redis = create_redis(redis_url) if redis_url else None
+    sessionmaker = create_sessionmaker(engine, redis=redis)
     try:
         async with sessionmaker() as session:
             partner = await Directory().partner(session, partner_id)
@@ -87,4 +98,6 @@ async def import_travel_file(
             bar.close()
         return await travel_import.summary(sessionmaker, import_id)
     finally:
+        if redis is not None:
+            await redis.aclose()
         await engine.dispose()

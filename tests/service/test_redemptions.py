@@ -277,3 +277,16 @@ async def test_cancelling_a_hold_after_a_debt_repays_the_debt_before_refilling_l
     assert cancelled.status_code == 200
     assert await _balance(client, citizen.headers) == 50
     assert [rem for _, _, rem in await lots(app, citizen)] == [50]
+
+
+async def test_twenty_concurrent_redemptions_under_one_key_redeem_once(
+    client: AsyncClient, factory: Factory, session: AsyncSession
+) -> None:
+    operator, admin, citizen = await factory.admin("operator"), await factory.admin(), await factory.citizen()
+    offered = await reward(client, operator, points=10, stock=50)
+    await give(client, admin, citizen, 100)
+    answers = await asyncio.gather(*(redeem(client, citizen, offered["id"], key="tap-tap-tap") for _ in range(20)))
+    assert {a.status_code for a in answers} == {201} and len({a.content for a in answers}) == 1
+    assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 19
+    made = await session.scalar(text("SELECT count(*) FROM redemptions WHERE user_id = :u"), {"u": citizen.id})
+    assert made == 1 and await _balance(client, citizen.headers) == 90
