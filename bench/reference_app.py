@@ -3,18 +3,19 @@
 `POST /v1/admin/adjustments` with the real endpoint's request shape (JSON body validated by a
 pydantic model, `Idempotency-Key` header required but not stored, no auth) writes the same rows in
 the same tables of the same database: one posting, its two entries (citizen +points, the
-`adjustment` system account -points) and the citizen's balance. No ORM, no idempotency record,
+`adjustment` system account -points), the citizen's balance and the points' expiry lot (as every
+credit has one; `tanpu check-ledger` checks the lots against the balance). No ORM, no idempotency record,
 no audit row, no metrics: the floor a Python web stack can reach for this transaction.
 
 BENCH_REFERENCE_MODE chooses how the transaction is sent:
 - `cte` (default): one statement (a data-modifying CTE), one round trip, like service/repositories/ledger.py;
-- `multi`: BEGIN; INSERT posting; INSERT 2 entries; UPDATE balance; COMMIT (five round trips).
+- `multi`: BEGIN; INSERT posting; INSERT 2 entries; UPDATE balance; INSERT lot; COMMIT (six round trips).
 
 `POST /v1/activities/travel` (the travel benchmark, P1) takes the real endpoint's body shape
 ({external_id, user: {user_id}, mode, distance_m, started_at, ended_at}, validated by a pydantic
 model of the same fields), turns the distance into points with one multiplication (no methodology,
-no caps, no idempotency, no activity row, no expiry lot) and writes the same posting + 2 entries +
-balance as the adjustment route, the memo being the external_id.
+no caps, no idempotency, no activity row) and writes the same posting + 2 entries + balance +
+lot as the adjustment route, the memo being the external_id.
 
 The posting digest is computed with domain.ledger.digest_of so `tanpu check-ledger` accepts these rows.
 Served by the harness: `uvicorn bench.reference_app:create --factory` with DATABASE_URL set.
@@ -31,6 +32,7 @@ import asyncpg
 from fastapi import FastAPI, Header, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
+from domain.calendar import lot_expiry
 from domain.ledger import digest_of
 
 CREATED_BY = "bench:reference"
@@ -48,6 +50,9 @@ WITH p AS (
 ), a AS (
     UPDATE citizen_accounts SET balance = balance + $4, updated_at = $2 WHERE user_id = $1
     RETURNING balance
+), l AS (
+    INSERT INTO expiry_lots (user_id, posting_id, earned_at, expires_at, points, remaining)
+    SELECT $1, p.id, $2, $7, $4, $4 FROM p WHERE $4::bigint > 0
 )
 SELECT p.id AS posting_id, (SELECT e.id FROM e WHERE e.account = 'citizen') AS entry_id, a.balance FROM p, a
 """
@@ -62,6 +67,9 @@ VALUES ($1, $2, 1, 'citizen', 'adjustment', $3, 0, $4), ($1, $2, 2, 'adjustment'
 RETURNING id
 """
 UPDATE_BALANCE = "UPDATE citizen_accounts SET balance = balance + $2, updated_at = $3 WHERE user_id = $1 RETURNING balance"
+INSERT_LOT = """
+INSERT INTO expiry_lots (user_id, posting_id, earned_at, expires_at, points, remaining) VALUES ($1, $2, $3, $4, $5, $5)
+"""
 
 
 class AdjustmentIn(BaseModel):
@@ -181,7 +189,7 @@ def create() -> FastAPI:
     ) -> tuple[int, int, int]:
         async with pool.acquire() as conn:
             if mode == "cte":
-                row = await conn.fetchrow(ONE_STATEMENT, user_id, now, memo, points, CREATED_BY, digest)
+                row = await conn.fetchrow(ONE_STATEMENT, user_id, now, memo, points, CREATED_BY, digest, lot_expiry(now))
                 if row is None:
                     raise HTTPException(404, "unknown citizen")
                 posting_id, entry_id, balance = row["posting_id"], row["entry_id"], row["balance"]
@@ -193,6 +201,8 @@ def create() -> FastAPI:
                     balance = await conn.fetchval(UPDATE_BALANCE, user_id, points, now)
                     if balance is None:
                         raise HTTPException(404, "unknown citizen")
+                    if points > 0:
+                        await conn.execute(INSERT_LOT, user_id, posting_id, now, lot_expiry(now), points)
         return posting_id, entry_id, balance
 
     return app
