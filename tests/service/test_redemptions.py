@@ -290,3 +290,12 @@ async def test_twenty_concurrent_redemptions_under_one_key_redeem_once(
     assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 19
     made = await session.scalar(text("SELECT count(*) FROM redemptions WHERE user_id = :u"), {"u": citizen.id})
     assert made == 1 and await _balance(client, citizen.headers) == 90
+
+
+async def test_text_postgresql_cannot_store_is_a_422_not_a_500(client: AsyncClient, factory: Factory) -> None:
+    operator, recycler = await factory.admin("operator"), await factory.partner("recycling")
+    reward_body = {"name": "coffee\x00", "points": 1, "stock": 1}
+    station_body = {"partner_id": str(recycler.id), "name": "bins\x00", "region": "huangpu"}
+    for path, body in (("/v1/admin/rewards", reward_body), ("/v1/admin/stations", station_body)):
+        r = await client.post(path, json=body, headers=operator.headers)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid_characters"), r.text
