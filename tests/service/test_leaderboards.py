@@ -5,12 +5,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from httpx import AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import text
 
 from service import leaderboards
+from service.app import create_app
+from service.settings import Settings
 from tests.factories import Actor, Factory
 from tests.service.cli_helpers import run_tanpu
 
@@ -143,3 +146,21 @@ async def test_a_refund_takes_carbon_back_and_an_emptied_citizen_leaves_the_boar
     await leaderboards.record(redis, [leaderboards.Gain(alice, region, now, -300)])
     board = await leaderboards.read(redis, leaderboards.Period.WEEKLY, region=region, now=now, limit=10, user_id=alice)
     assert [(s.rank, s.user_id) for s in board.top] == [(1, bob)] and board.me is None
+
+
+async def test_without_redis_awards_go_on_the_board_answers_503_and_a_rebuild_catches_up(
+    settings: Settings, factory: Factory, client: AsyncClient, app: FastAPI
+) -> None:
+    region = await _region(app)
+    partner, citizen = await factory.partner("transit", region=region), await factory.citizen()
+    down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    blind = create_app(down)
+    transport = httpx.ASGITransport(app=blind)
+    async with blind.router.lifespan_context(blind), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        saved = await _trip(c, partner, citizen, "metro", 6_000, 14)
+        r = await c.get("/v1/leaderboards/weekly", params={"region": region}, headers=citizen.headers)
+        assert (r.status_code, r.json()["code"]) == (503, "leaderboard_unavailable") and r.headers["retry-after"]
+    assert (await _board(client, citizen, region=region))["me"] is None
+    async with app.state.sessionmaker() as session:
+        await leaderboards.rebuild(session, app.state.redis, now=datetime.now(UTC))
+    assert (await _board(client, citizen, region=region))["me"]["carbon_g"] == saved
