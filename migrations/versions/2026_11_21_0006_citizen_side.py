@@ -75,6 +75,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_redemptions_citizen", "redemptions", ["user_id", sa.literal_column("seq DESC")], unique=False)
     op.create_index("ix_redemptions_id", "redemptions", ["id"], unique=True)
+    op.create_index("ix_redemptions_status_seq", "redemptions", ["status", sa.literal_column("seq DESC")], unique=False)
     op.create_index(op.f("ix_redemptions_reward_id"), "redemptions", ["reward_id"], unique=False)
     op.create_table(
         "reward_codes",
@@ -98,6 +99,7 @@ def downgrade() -> None:
     op.drop_index("ix_reward_codes_free", table_name="reward_codes", postgresql_where=sa.text("redemption_id IS NULL"))
     op.drop_table("reward_codes")
     op.drop_index(op.f("ix_redemptions_reward_id"), table_name="redemptions")
+    op.drop_index("ix_redemptions_status_seq", table_name="redemptions")
     op.drop_index("ix_redemptions_id", table_name="redemptions")
     op.drop_index("ix_redemptions_citizen", table_name="redemptions")
     op.drop_table("redemptions")

@@ -178,6 +178,40 @@ async def upload_reward_codes(reward_id: uuid.UUID, body: CodesIn, session: Sess
     return CodesOut(added=added, skipped=len(body.codes) - added, stock=after.stock)
 
 
+class AdminRedemptionOut(RedemptionOut):
+    user_id: uuid.UUID
+
+
+class AdminRedemptionPage(BaseModel):
+    items: list[AdminRedemptionOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/redemptions",
+    operation_id="admin_list_redemptions",
+    response_model=AdminRedemptionPage,
+    responses=problem_responses(401, 403, 422),
+)
+async def admin_list_redemptions(
+    session: SessionDep,
+    admin: AnyAdmin,
+    status: Literal["held", "completed", "cancelled"] | None = None,
+    reward_id: uuid.UUID | None = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> AdminRedemptionPage:
+    """Redemptions of every citizen, newest first; `status=held` is the queue of manual rewards to fulfil."""
+    size = capped(limit)
+    rows = await repo.all_redemptions(
+        session, status=status, reward_id=reward_id, before_seq=decode_cursor(cursor), limit=size + 1
+    )
+    return AdminRedemptionPage(
+        items=[AdminRedemptionOut.model_validate(r.public() | {"user_id": str(r.user_id)}) for r in rows[:size]],
+        next_cursor=encode_cursor(rows[size - 1].seq) if len(rows) > size else None,
+    )
+
+
 @router.post(
     "/redemptions/{redemption_id}/complete",
     operation_id="complete_redemption",

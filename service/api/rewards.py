@@ -128,6 +128,20 @@ async def list_my_redemptions(
     )
 
 
+@router.get(
+    "/v1/me/redemptions/{redemption_id}",
+    operation_id="get_my_redemption",
+    response_model=RedemptionOut,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_my_redemption(redemption_id: uuid.UUID, citizen: CurrentCitizen, session: SessionDep) -> RedemptionOut:
+    """One of the caller's redemptions (another citizen's is 404, as if it did not exist)."""
+    found = await repo.get_redemption(session, redemption_id, user_id=citizen.user_id)
+    if found is None:
+        raise ProblemError(404, "unknown_redemption", f"no redemption {redemption_id}")
+    return RedemptionOut.model_validate(found.public())
+
+
 @router.post(
     "/v1/me/redemptions/{redemption_id}/cancel",
     operation_id="cancel_my_redemption",

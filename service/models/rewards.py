@@ -71,6 +71,7 @@ class Redemption(SQLModel, table=True):
         PrimaryKeyConstraint("user_id", "id"),
         Index("ix_redemptions_id", "id", unique=True),
         Index("ix_redemptions_citizen", "user_id", text("seq DESC")),
+        Index("ix_redemptions_status_seq", "status", text("seq DESC")),
     )
 
     user_id: uuid.UUID

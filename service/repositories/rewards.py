@@ -252,6 +252,23 @@ async def citizen_redemptions(
     return [RedemptionRow(*row) for row in rows]
 
 
+async def all_redemptions(
+    session: AsyncSession, *, status: str | None, reward_id: uuid.UUID | None, before_seq: int | None, limit: int
+) -> list[RedemptionRow]:
+    """Every citizen's redemptions, newest first (operators fulfil the held ones)."""
+    rows = await session.execute(
+        text(
+            _REDEMPTION
+            + """ WHERE (CAST(:status AS text) IS NULL OR d.status = :status)
+                  AND (CAST(:reward AS uuid) IS NULL OR d.reward_id = :reward)
+                  AND (CAST(:before AS bigint) IS NULL OR d.seq < :before)
+                ORDER BY d.seq DESC LIMIT :limit"""
+        ),
+        {"status": status, "reward": reward_id, "before": before_seq, "limit": limit},
+    )
+    return [RedemptionRow(*row) for row in rows]
+
+
 async def finish(
     session: AsyncSession,
     redemption_id: uuid.UUID,

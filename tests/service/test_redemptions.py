@@ -150,6 +150,11 @@ async def test_an_operator_completes_a_manual_redemption_and_then_it_cannot_be_c
     trees = await reward(client, operator, points=50, fulfilment="manual", kind="donation")
     await give(client, admin, citizen, 50)
     held = (await redeem(client, citizen, trees["id"])).json()
+    queue = await client.get(
+        "/v1/admin/redemptions", params={"status": "held", "reward_id": trees["id"]}, headers=operator.headers
+    )
+    assert [(x["id"], x["user_id"]) for x in queue.json()["items"]] == [(held["id"], str(citizen.id))]
+    assert (await client.get("/v1/admin/redemptions", headers=citizen.headers)).status_code == 401
     done = await client.post(f"/v1/admin/redemptions/{held['id']}/complete", json={"code": "TREE-42"}, headers=operator.headers)
     assert done.status_code == 200 and done.json()["status"] == "completed" and done.json()["code"] == "TREE-42"
     refused = await client.post(f"/v1/me/redemptions/{held['id']}/cancel", headers=citizen.headers)
@@ -193,6 +198,10 @@ async def test_a_citizen_never_sees_or_cancels_another_citizens_redemption(clien
     held = (await redeem(client, alice, manual["id"])).json()
     stolen = await client.post(f"/v1/me/redemptions/{held['id']}/cancel", headers=bob.headers)
     assert (stolen.status_code, stolen.json()["code"]) == (404, "unknown_redemption")
+    peek = await client.get(f"/v1/me/redemptions/{held['id']}", headers=bob.headers)
+    assert (peek.status_code, peek.json()["code"]) == (404, "unknown_redemption")
+    own = await client.get(f"/v1/me/redemptions/{held['id']}", headers=alice.headers)
+    assert own.status_code == 200 and own.json()["status"] == "held"
     assert (await client.get("/v1/me/redemptions", headers=bob.headers)).json()["items"] == []
     assert (await client.get("/v1/me/redemptions", headers=alice.headers)).json()["items"][0]["status"] == "held"
     assert await _balance(client, alice.headers) == 0
