@@ -181,3 +181,27 @@ async def test_a_citizen_can_only_erase_themselves(client: AsyncClient, factory:
     assert (await client.get("/v1/me", headers=bob.headers)).status_code == 200
     phones = await session.execute(text("SELECT id, phone FROM users WHERE id IN (:a, :b)"), {"a": alice.id, "b": bob.id})
     assert {row.id: row.phone is None for row in phones} == {alice.id: True, bob.id: False}
+
+
+async def test_partners_never_see_a_phone_number(client: AsyncClient, factory: Factory) -> None:
+    phone = "+86136" + "".join(secrets.choice("0123456789") for _ in range(8))
+    citizen, transit = await factory.citizen(phone=phone), await factory.partner("transit")
+    merchant, store = await shop(factory)
+    ref = f"card-{secrets.token_hex(4)}"
+    bound = await client.post(
+        "/v1/me/identities", json={"partner_id": str(transit.id), "kind": "transit_card", "ref": ref}, headers=citizen.headers
+    )
+    assert bound.status_code == 201
+    answers = [
+        await client.post("/v1/activities/travel", json=_trip({"member_ref": ref}), headers=transit.headers),
+        await client.post(
+            "/v1/activities/travel:batch", json={"items": [_trip({"user_id": str(citizen.id)})]}, headers=transit.headers
+        ),
+    ]
+    answers.append(await client.get(f"/v1/activities/{answers[0].json()['activity_id']}", headers=transit.headers))
+    purchase = order(citizen, store, [line("LED-9W", 2)])
+    answers.append(await client.post("/v1/purchases", json=purchase, headers=merchant.headers))
+    answers.append(await refund(client, merchant, purchase["order_id"], [{"sku": "LED-9W", "quantity": 1}]))
+    assert [a.status_code for a in answers] == [201, 200, 200, 201, 201], [a.text for a in answers]
+    for answer in answers:
+        assert phone[-8:] not in answer.text and "phone" not in answer.text
