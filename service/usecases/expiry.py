@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain import ledger
 from domain import lots as rules
 from domain.redemption import expiry
+from service.observability import LEDGER_POSTINGS
 from service.repositories import ledger as ledger_repo
 from service.repositories import lots as lots_repo
 
@@ -74,9 +75,12 @@ async def expire_due(
                 ids = sorted(set(users))
             else:
                 ids = await lots_repo.citizens_with_due_lots(session, as_of=as_of, after=after, limit=batch)
+            n = p = 0
             if ids:
                 n, p = await _expire_batch(session, ids, as_of=as_of, now=now)
-                citizens, points = citizens + n, points + p
+        if n:  # committed
+            LEDGER_POSTINGS.labels("expiry").inc(n)
+        citizens, points = citizens + n, points + p
         if users is not None or len(ids) < batch:
             return ExpiryRun(as_of=as_of, citizens=citizens, points=points)
         after = ids[-1]
