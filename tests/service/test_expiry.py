@@ -147,3 +147,15 @@ async def test_the_job_inside_serve_expires_what_is_due(factory: Factory, app: F
     run = await app.state.expiry_job.run_once()
     assert run.points >= 12
     assert await _expiry_postings(session, citizen.id) == [-12]
+
+
+async def test_a_run_goes_through_every_citizen_batch_by_batch(factory: Factory, app: FastAPI, session: AsyncSession) -> None:
+    admin = await factory.admin()
+    citizens = [await factory.citizen() for _ in range(5)]
+    for c in citizens:
+        await give_at(app, admin, c, 3, LAST_SECOND_OF_2024)
+    now = datetime.now(UTC)
+    run = await expire_due(app.state.sessionmaker, as_of=now, now=now, batch=2)
+    assert run.citizens >= 5
+    for c in citizens:
+        assert await _expiry_postings(session, c.id) == [-3]
