@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from domain import statements
 from domain.activities import BankAction
 from domain.idempotency import request_hash
-from domain.levels import level_for
 from service.api.activities import reporting_partner, single_response
 from service.api.bank_schemas import (
     BankAccountOut,
@@ -23,7 +22,7 @@ from service.api.bank_schemas import (
     ReconciliationOut,
     StatementOut,
 )
-from service.api.me import LevelOut
+from service.api.me import level_out
 from service.api.schemas import ActivityOut
 from service.auth.deps import PartnerPrincipal, partner_with_scope
 from service.clock import utcnow
@@ -32,7 +31,6 @@ from service.idempotency import REPLAYED_HEADER
 from service.pagination import CursorQuery, LimitQuery, capped, decode_cursor, encode_cursor
 from service.problems import ProblemError, problem_responses
 from service.repositories import ledger as ledger_repo
-from service.repositories import reference as reference_repo
 from service.repositories import users as users_repo
 from service.usecases import bank_feed, bank_links, bank_statements
 from service.usecases.award_pipeline import Report, award_reports
@@ -81,7 +79,6 @@ async def linked_account(link_id: uuid.UUID, session: SessionDep, bank: Bank) ->
     account = await users_repo.get_account(session, link.user_id)
     if account is None:
         raise ProblemError(403, "consent_revoked", "the customer's account no longer exists")
-    level = level_for(account.carbon_g_total, await reference_repo.levels(session))
     return BankAccountOut(
         link_id=link.id,
         customer_ref=link.customer_ref,
@@ -89,7 +86,7 @@ async def linked_account(link_id: uuid.UUID, session: SessionDep, bank: Bank) ->
         carbon_g_by_scenario=await ledger_repo.carbon_by_scenario(session, link.user_id),
         balance=account.balance,
         lifetime_earned=account.lifetime_earned,
-        level=LevelOut(level=level.level, name=level.name) if level else None,
+        level=await level_out(session, account.carbon_g_total),
         as_of=account.updated_at,
     )
 

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.levels import level_for, next_level
 from service.auth.deps import CurrentCitizen
@@ -79,7 +80,7 @@ def mask_phone(phone: str | None) -> str | None:
     return phone[:-8] + "****" + phone[-4:] if len(phone) >= 8 else "****"
 
 
-async def _level(session: SessionDep, carbon_g: int) -> LevelOut | None:
+async def level_out(session: AsyncSession, carbon_g: int) -> LevelOut | None:
     """The level reached by lifetime carbon (thresholds are seed data), and how far the next one is."""
     levels = await reference_repo.levels(session)
     level, ahead = level_for(carbon_g, levels), next_level(carbon_g, levels)
@@ -103,7 +104,10 @@ async def get_me(citizen: CurrentCitizen, session: SessionDep) -> ProfileOut:
     if user is None or account is None or user.erased_at is not None:
         raise ProblemError(401, "unauthorized", "this account no longer exists")
     return ProfileOut(
-        id=user.id, phone_masked=mask_phone(user.phone), region=user.region, level=await _level(session, account.carbon_g_total)
+        id=user.id,
+        phone_masked=mask_phone(user.phone),
+        region=user.region,
+        level=await level_out(session, account.carbon_g_total),
     )
 
 
@@ -122,7 +126,7 @@ async def get_my_account(citizen: CurrentCitizen, session: SessionDep) -> Accoun
         carbon_g_total=account.carbon_g_total,
         carbon_g_by_scenario=await ledger_repo.carbon_by_scenario(session, citizen.user_id),
         expiring=[ExpiringOut(points=e.points, expires_at=e.expires_at) for e in soon],
-        level=await _level(session, account.carbon_g_total),
+        level=await level_out(session, account.carbon_g_total),
     )
 
 

@@ -78,6 +78,11 @@ async def revoke_sign_ins(session: AsyncSession, user_id: uuid.UUID, now: dateti
     return sorted({str(row[0]) for row in result})
 
 
+async def remove_bank_link_codes(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Link codes asked for and not needed any more (a used one's link stays, revoked)."""
+    await session.execute(text("DELETE FROM bank_link_codes WHERE user_id = :u"), {"u": user_id})
+
+
 async def held_redemptions(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
     result = await session.execute(text("SELECT id FROM redemptions WHERE user_id = :u AND status = 'held'"), {"u": user_id})
     return [row[0] for row in result]

@@ -1,12 +1,12 @@
 """PIPL: a citizen's export of every piece of personal data held, and erasure.
 
-Both are lists of per-area steps, so an area added later (bank links and their
-consents) adds its own exporter and eraser here and nothing else changes:
-    EXPORTERS["bank_links"] = export_bank_links        # (session, user_id) -> JSON-able
-    ERASERS.insert(0, revoke_bank_links)                # (Erasure) -> None, before the phone goes
+Both are lists of per-area steps: an area added later adds its own exporter
+(session, user_id) -> JSON-able and eraser (Erasure) -> None here, and nothing
+else changes (tests/service/test_privacy.py fails while a table naming a
+citizen is neither exported nor said to be derived).
 
 Erasure removes what identifies the person (phone, sign-in codes, member
-references, sign-ins; bank links once they exist) and keeps the ledger under the
+references, sign-ins, bank links: their banks see the revocation in the feed) and keeps the ledger under the
 now pseudonymous user id, so every total, report and `tanpu check-ledger`
 stays true. Held redemptions are cancelled (nobody is left to fulfil them for).
 """
@@ -29,7 +29,7 @@ from service.deps import after_commit
 from service.repositories import lots as lots_repo
 from service.repositories import personal_data as repo
 from service.repositories import reference as reference_repo
-from service.usecases import redemptions
+from service.usecases import bank_links, redemptions
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,16 @@ async def _account(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any] 
     return found[0] | {"level": None if level is None else {"level": level.level, "name": level.name}}
 
 
+async def _bank_links(session: AsyncSession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    links: list[dict[str, Any]] = (await bank_links.links_and_consents(session, user_id))["bank_links"]
+    return links
+
+
+async def _bank_consents(session: AsyncSession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    consents: list[dict[str, Any]] = (await bank_links.links_and_consents(session, user_id))["bank_consents"]
+    return consents
+
+
 EXPORTERS: dict[str, Exporter] = {
     "profile": _profile,
     "account": _account,
@@ -69,6 +79,8 @@ EXPORTERS: dict[str, Exporter] = {
     "expiry_lots": _listing(repo.LOTS),
     "redemptions": _listing(repo.REDEMPTIONS),
     "refunds": _listing(repo.REFUNDS),
+    "bank_links": _bank_links,
+    "bank_consents": _bank_consents,
 }
 
 
@@ -132,7 +144,14 @@ async def _remove_phone(e: Erasure) -> None:
     await repo.remove_phone(e.session, e.user_id, e.now)
 
 
+async def _revoke_bank_links(e: Erasure) -> None:
+    # each bank's reads fail from the commit on, and its feed carries the revocation
+    await bank_links.revoke_all_links(e.session, e.user_id, reason="erasure", now=e.now)
+    await repo.remove_bank_link_codes(e.session, e.user_id)
+
+
 ERASERS: list[Eraser] = [
+    _revoke_bank_links,
     _cancel_held_redemptions,
     _remove_identities,
     _revoke_sign_ins,

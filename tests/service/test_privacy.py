@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.settings import Settings
 from service.usecases.check_ledger import check_database
 from service.usecases.privacy import EXPORTERS
+from tests.bank_helpers import link, make_bank, read_feed
 from tests.factories import Actor, Factory
 from tests.service.rewards_helpers import give, redeem, reward
 from tests.service.test_auth import bearer, client_at, otp_sign_in
@@ -33,6 +34,8 @@ EXPORTED_IN = {
     "redemptions": "redemptions",
     "refunds": "refunds",
     "refund_lines": "refunds",
+    "bank_links": "bank_links",
+    "bank_consents": "bank_consents",
 }
 NOT_PERSONAL = {
     "activity_keys": "a partner's id → the answer it was given (the activity is exported)",
@@ -41,6 +44,8 @@ NOT_PERSONAL = {
     "lot_moves": "bookkeeping of the lots (the lots are exported)",
     "reward_codes": "the pool of codes; the citizen's code is in its redemption",
     "campaign_citizen_spend": "cap counters derived from the bonus entries (in the ledger)",
+    "bank_events": "the banks' feed: ledger entries as sent to linked banks (the ledger is exported)",
+    "bank_link_codes": "single-use codes (hashed) that lived ten minutes; the links they made are exported",
 }
 
 
@@ -98,6 +103,8 @@ async def test_the_export_holds_everything_about_the_caller_and_nothing_about_ot
     assert refunded.status_code == 201, refunded.text
     await give(client, admin, me, 500)
     coupon = (await redeem(client, me, (await reward(client, operator, points=100))["id"])).json()
+    bank = await make_bank(factory)
+    link_id = await link(client, me, bank, customer_ref="CUST-EXPORT-1")
 
     r = await client.get("/v1/me/export", headers=me_headers)
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
@@ -116,6 +123,8 @@ async def test_the_export_holds_everything_about_the_caller_and_nothing_about_ot
     assert [(x["order_id"], x["lines"]) for x in doc["refunds"]] == [(purchase["order_id"], [{"sku": "LED-9W", "quantity": 1}])]
     assert [(x["id"], x["code"]) for x in doc["redemptions"]] == [(coupon["id"], coupon["code"])]
     assert sum(lot["remaining"] for lot in doc["expiry_lots"]) == doc["account"]["balance"]
+    assert [(x["link_id"], x["customer_ref"]) for x in doc["bank_links"]] == [(link_id, "CUST-EXPORT-1")]
+    assert [(x["link_id"], x["action"]) for x in doc["bank_consents"]] == [(link_id, "granted")]
     assert str(other.id) not in r.text
     assert (await client.get("/v1/me/export", headers=partner.headers)).status_code == 401
 
@@ -138,6 +147,8 @@ async def test_erasure_removes_the_person_keeps_the_totals_and_blocks_sign_in(
     await give(client, admin, me, 300)
     held = (await redeem(client, me, (await reward(client, operator, points=200, fulfilment="manual"))["id"])).json()
     assert held["status"] == "held"
+    bank = await make_bank(factory)
+    link_id = await link(client, me, bank)
     carbon_before = await session.scalar(text("SELECT sum(carbon_g) FROM entries WHERE account = 'citizen'"))
 
     erased = await client.delete("/v1/me", headers=headers)
@@ -159,6 +170,12 @@ async def test_erasure_removes_the_person_keeps_the_totals_and_blocks_sign_in(
     by_ref = await client.post("/v1/activities/travel", json=_trip({"member_ref": ref}), headers=partner.headers)
     by_id = await client.post("/v1/activities/travel", json=_trip({"user_id": str(user_id)}), headers=partner.headers)
     assert [by_ref.json()["code"], by_id.json()["code"]] == ["unknown_member", "unknown_member"]
+
+    # the bank's link is revoked: its reads fail and its feed carries the revocation
+    read = await client.get(f"/v1/bank/links/{link_id}/account", headers=bank.headers)
+    assert (read.status_code, read.json()["code"]) == (403, "consent_revoked")
+    feed, _ = await read_feed(client, bank)
+    assert [i["kind"] for i in feed if i["link_id"] == link_id][-1] == "revocation"
 
     # the person is gone, the pseudonymous ledger stays whole
     user = (await session.execute(text("SELECT phone, erased_at FROM users WHERE id = :u"), {"u": user_id})).one()
