@@ -8,7 +8,9 @@ from httpx import AsyncClient
 from sqlalchemy import text
 
 from domain import ledger
+from domain.calendar import lot_expiry
 from service.repositories import ledger as ledger_repo
+from service.repositories import lots as lots_repo
 from tests.bank_helpers import link, make_bank, read_feed
 from tests.factories import Factory
 from tests.service.test_travel import trip
@@ -24,7 +26,16 @@ async def test_an_event_that_commits_after_a_later_one_is_not_skipped(client: As
         # a ledger write that has drawn its event id but not committed yet
         posting = ledger.adjustment(user_id=str(slow.id), points=7, reason="held open", posted_at=datetime.now(UTC))
         delta = ledger.account_delta(posting.kind, posting.citizen_points, posting.carbon_g)
-        await ledger_repo.insert_posting(held, posting, delta, created_by="test")
+        ids = await ledger_repo.insert_posting(held, posting, delta, created_by="test")
+        # a credit is a lot of its own (check-ledger: the lots hold the balance)
+        await lots_repo.create(
+            held,
+            slow.id,
+            posting_id=ids.posting_id,
+            earned_at=posting.posted_at,
+            expires_at=lot_expiry(posting.posted_at),
+            points=7,
+        )
         # a later event commits first, and the bank reads past it
         assert (await client.post("/v1/activities/travel", json=trip(fast), headers=metro.headers)).status_code == 201
         seen, cursor = await read_feed(client, bank, cursor)

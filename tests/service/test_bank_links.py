@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.bank_links import link_code_digest
+from domain.calendar import lot_expiry
 from tests.bank_helpers import ALL_SCOPES, link, make_bank, read_feed
 from tests.factories import Factory
 from tests.service.test_travel import trip
@@ -210,13 +211,23 @@ async def test_a_ledger_write_in_flight_lands_before_the_revocation(client: Asyn
 
     from domain import ledger
     from service.repositories import ledger as ledger_repo
+    from service.repositories import lots as lots_repo
 
     citizen, bank = await factory.citizen(), await make_bank(factory)
     link_id = await link(client, citizen, bank)
     async with app.state.sessionmaker() as held:
         posting = ledger.adjustment(user_id=str(citizen.id), points=9, reason="in flight", posted_at=datetime.now(UTC))
         delta = ledger.account_delta(posting.kind, posting.citizen_points, posting.carbon_g)
-        await ledger_repo.insert_posting(held, posting, delta, created_by="test")
+        ids = await ledger_repo.insert_posting(held, posting, delta, created_by="test")
+        # a credit is a lot of its own (check-ledger: the lots hold the balance)
+        await lots_repo.create(
+            held,
+            citizen.id,
+            posting_id=ids.posting_id,
+            earned_at=posting.posted_at,
+            expires_at=lot_expiry(posting.posted_at),
+            points=9,
+        )
         revoking = asyncio.create_task(client.delete(f"/v1/me/bank-links/{link_id}", headers=citizen.headers))
         await asyncio.sleep(0.3)
         assert not revoking.done()  # it waits for the write that holds the citizen's account
