@@ -33,6 +33,7 @@ from service.api import (
 from service.database import create_engine, create_sessionmaker
 from service.directory import Directory
 from service.jobs import ExpiryJob, ImportWorker, WebhookWorker, build_dispatcher
+from service.leaderboards import Recorder
 from service.methodologies import MethodologyCache
 from service.observability import BodyLimitMiddleware, RequestContextMiddleware
 from service.problems import install_problem_handlers
@@ -59,7 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError("create_app needs DATABASE_URL and REDIS_URL (tanpu serve starts embedded ones)")
         app.state.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.redis = create_redis(settings.redis_url)
-        app.state.sessionmaker = create_sessionmaker(app.state.engine, redis=app.state.redis)
+        app.state.leaderboards = Recorder(app.state.redis)
+        app.state.leaderboards.start()
+        app.state.sessionmaker = create_sessionmaker(
+            app.state.engine, info={"redis": app.state.redis, "leaderboards": app.state.leaderboards}
+        )
         app.state.sms = build_sms_sender(settings.sms_provider, console_file=settings.sms_console_file)
         app.state.import_worker = ImportWorker(app) if settings.run_jobs else None
         if app.state.import_worker is not None:
@@ -82,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.webhook_client.aclose()
             if app.state.import_worker is not None:
                 await app.state.import_worker.stop()
+            await app.state.leaderboards.stop()
             await app.state.redis.aclose()
             await app.state.engine.dispose()
 

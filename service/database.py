@@ -42,8 +42,7 @@ def _end_leaked_transaction(dbapi_connection: Any, connection_record: Any, conne
         await_(driver.execute("ROLLBACK"))
 
 
-def create_sessionmaker(engine: AsyncEngine, *, redis: Any = None) -> async_sessionmaker[AsyncSession]:
-    """Sessions; with `redis`, each carries it in `session.info["redis"]` for after-commit work (leaderboards)."""
-    return async_sessionmaker(
-        engine, expire_on_commit=False, autoflush=False, info={"redis": redis} if redis is not None else None
-    )
+def create_sessionmaker(engine: AsyncEngine, *, info: dict[str, Any] | None = None) -> async_sessionmaker[AsyncSession]:
+    """Sessions; `info` is copied into each session's `info`, for after-commit work that needs more than the
+    database (the app's Redis client and leaderboard recorder)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)

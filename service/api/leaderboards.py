@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -36,6 +36,7 @@ class BoardOut(BaseModel):
 
 @router.get("/{period}", operation_id="get_leaderboard", response_model=BoardOut, responses=problem_responses(401, 422, 503))
 async def get_leaderboard(
+    request: Request,
     period: Period,
     citizen: CurrentCitizen,
     session: SessionDep,
@@ -49,6 +50,7 @@ async def get_leaderboard(
     if region is not None and await session.scalar(text("SELECT 1 FROM regions WHERE code = :r"), {"r": region}) is None:
         raise ProblemError(422, "unknown_region", f"unknown region {region!r}")
     me = str(citizen.user_id)
+    await request.app.state.leaderboards.flush()  # this process's own recent awards first
     try:
         board = await leaderboards.read(redis, period, region=region, now=utcnow(), limit=limit, user_id=me)
     except Exception:

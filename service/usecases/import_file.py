@@ -70,10 +70,14 @@ async def import_travel_file(
     """With `redis_url`, the awards also reach the leaderboards (as the API's do); without, a
     `tanpu leaderboards rebuild` catches them up."""
     from service.app import create_redis
+    from service.leaderboards import Recorder
 
     engine = create_engine(database_url, pool_size=2)
     redis = create_redis(redis_url) if redis_url else None
-    sessionmaker = create_sessionmaker(engine, redis=redis)
+    boards = Recorder(redis) if redis is not None else None
+    sessionmaker = create_sessionmaker(engine, info={"redis": redis, "leaderboards": boards} if boards else None)
+    if boards is not None:
+        boards.start()
     try:
         async with sessionmaker() as session:
             partner = await Directory().partner(session, partner_id)
@@ -98,6 +102,7 @@ async def import_travel_file(
             bar.close()
         return await travel_import.summary(sessionmaker, import_id)
     finally:
-        if redis is not None:
+        if boards is not None and redis is not None:
+            await boards.stop()
             await redis.aclose()
         await engine.dispose()

@@ -135,6 +135,9 @@ async def _revoke_in_redis(redis: Redis, user_id: uuid.UUID, families: list[str]
 
 
 async def _leave_leaderboards(e: Erasure) -> None:
+    recorder: leaderboards.Recorder | None = e.session.info.get("leaderboards")
+    if recorder is not None:
+        after_commit(e.session, functools.partial(recorder.discard, str(e.user_id)))
     if e.redis is not None:
         regions = await repo.regions(e.session)
         after_commit(e.session, functools.partial(leaderboards.forget, e.redis, e.user_id, regions, e.now))

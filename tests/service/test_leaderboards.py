@@ -132,8 +132,11 @@ async def test_boards_are_rebuilt_from_postgresql_after_redis_is_flushed(
 
 async def test_redis_down_never_fails_recording() -> None:
     dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+    recorder = leaderboards.Recorder(dead)
     try:
-        await leaderboards.record(dead, [leaderboards.Gain(str(uuid.uuid4()), "huangpu", datetime.now(UTC), 100)])
+        recorder.add([leaderboards.Gain(str(uuid.uuid4()), "huangpu", datetime.now(UTC), 100)])
+        await recorder.flush()
+        await recorder.flush()  # what failed is dropped, not retried forever: a rebuild restores it
     finally:
         await dead.aclose()
 
@@ -142,8 +145,11 @@ async def test_a_refund_takes_carbon_back_and_an_emptied_citizen_leaves_the_boar
     redis: Redis = app.state.redis
     region, now = f"lb{secrets.token_hex(4)}", datetime.now(UTC)
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
-    await leaderboards.record(redis, [leaderboards.Gain(alice, region, now, 300), leaderboards.Gain(bob, region, now, 200)])
-    await leaderboards.record(redis, [leaderboards.Gain(alice, region, now, -300)])
+    recorder = leaderboards.Recorder(redis)
+    recorder.add([leaderboards.Gain(alice, region, now, 300), leaderboards.Gain(bob, region, now, 200)])
+    await recorder.flush()
+    recorder.add([leaderboards.Gain(alice, region, now, -300)])
+    await recorder.flush()
     board = await leaderboards.read(redis, leaderboards.Period.WEEKLY, region=region, now=now, limit=10, user_id=alice)
     assert [(s.rank, s.user_id) for s in board.top] == [(1, bob)] and board.me is None
 

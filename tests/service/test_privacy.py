@@ -11,6 +11,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import leaderboards
 from service.settings import Settings
 from service.usecases.check_ledger import check_database
 from service.usecases.privacy import EXPORTERS
@@ -150,6 +151,9 @@ async def test_erasure_removes_the_person_keeps_the_totals_and_blocks_sign_in(
     bank = await make_bank(factory)
     link_id = await link(client, me, bank)
     carbon_before = await session.scalar(text("SELECT sum(carbon_g) FROM entries WHERE account = 'citizen'"))
+    assert (await client.get("/v1/leaderboards/weekly", headers=headers)).json()["me"]["carbon_g"] == earned["carbon_g"]
+    in_flight = await client.post("/v1/activities/travel", json=_trip({"user_id": str(user_id)}), headers=partner.headers)
+    assert in_flight.status_code == 201  # on its way to the boards when the erasure comes
 
     erased = await client.delete("/v1/me", headers=headers)
     assert erased.status_code == 204, erased.text
@@ -171,6 +175,14 @@ async def test_erasure_removes_the_person_keeps_the_totals_and_blocks_sign_in(
     by_id = await client.post("/v1/activities/travel", json=_trip({"user_id": str(user_id)}), headers=partner.headers)
     assert [by_ref.json()["code"], by_id.json()["code"]] == ["unknown_member", "unknown_member"]
 
+    # off the boards, and nothing of theirs still in flight reaches them
+    await app.state.leaderboards.flush()
+    for period in leaderboards.Period:
+        board = await leaderboards.read(
+            app.state.redis, period, region=None, now=datetime.now(UTC), limit=1, user_id=str(user_id)
+        )
+        assert board.me is None
+
     # the bank's link is revoked: its reads fail and its feed carries the revocation
     read = await client.get(f"/v1/bank/links/{link_id}/account", headers=bank.headers)
     assert (read.status_code, read.json()["code"]) == (403, "consent_revoked")
@@ -186,7 +198,7 @@ async def test_erasure_removes_the_person_keeps_the_totals_and_blocks_sign_in(
     status = await session.scalar(text("SELECT status FROM redemptions WHERE id = :id"), {"id": uuid.UUID(held["id"])})
     assert status == "cancelled"
     balance = await session.scalar(text("SELECT balance FROM citizen_accounts WHERE user_id = :u"), {"u": user_id})
-    assert balance == earned["points"] + 300
+    assert balance == earned["points"] + in_flight.json()["points"] + 300
     assert await session.scalar(text("SELECT sum(carbon_g) FROM entries WHERE account = 'citizen'")) >= carbon_before
     report = await check_database(database_url)
     assert report.ok, report.violations
