@@ -63,6 +63,7 @@ class Recorder:
         self._pending: dict[tuple[str, str], int] = {}
         self._ttl: dict[str, timedelta] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def add(self, gains: Sequence[Gain]) -> None:
         for gain in gains:
@@ -96,18 +97,25 @@ class Recorder:
             log.warning("redis unavailable: leaderboards left behind; `tanpu leaderboards rebuild` restores them")
 
     def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="tanpu-leaderboards")
 
     async def stop(self) -> None:
+        """Flush what is left and end the loop. The loop is asked to stop, not cancelled: a
+        cancellation landing inside redis-py's pipeline can be swallowed there, and the
+        loop would never end."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(self._task, timeout=5)
+            except TimeoutError:
+                log.warning("the leaderboard recorder did not stop in time")
         await self.flush()
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_s)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.flush_s)
             await self.flush()
 
 
