@@ -8,9 +8,8 @@ took is subtracted), so refunding everything in any number of steps takes back
 exactly what was given, never a point more. Carbon is taken back the same way.
 """
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from domain.errors import DomainError
 from domain.ledger import CITIZEN, EntryKind, StoredPosting
@@ -108,26 +107,3 @@ def plan(
             if points > 0:
                 takes.append(Take(p, points, max(0, carbon), sku))
     return RefundPlan(quantities=quantities, takes=tuple(takes))
-
-
-@dataclass(frozen=True, slots=True)
-class OpenLot:
-    id: int
-    posting_id: int
-    expires_at: datetime
-    remaining: int
-
-
-def lots_taken_back(lots: Sequence[OpenLot], amount: int, reversed_postings: Collection[int]) -> list[tuple[int, int]]:
-    """Which lots lose how much when `amount` points that could still be spent are taken back:
-    the reversed awards' own lots first, then the soonest to expire (what a redemption would take)."""
-    order = sorted(lots, key=lambda lot: (lot.posting_id not in reversed_postings, lot.expires_at, lot.id))
-    taken: list[tuple[int, int]] = []
-    for lot in order:
-        if amount <= 0:
-            break
-        take = min(lot.remaining, amount)
-        if take > 0:
-            taken.append((lot.id, take))
-            amount -= take
-    return taken

@@ -3,13 +3,13 @@
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger import EntryKind, StoredEntry, StoredPosting
-from domain.refunds import OpenLot
 from service.repositories.campaigns import SHARDS, home_shard
 
 
@@ -19,6 +19,8 @@ class Order:
     activity_id: uuid.UUID
     status: str
     lines: list[dict[str, Any]]
+    region: str
+    occurred_at: datetime
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ async def find_order(session: AsyncSession, partner_id: uuid.UUID, order_id: str
     row = (
         await session.execute(
             text(
-                "SELECT a.user_id, a.id, a.status, a.measurements FROM activity_keys k "
+                "SELECT a.user_id, a.id, a.status, a.measurements, a.region, a.occurred_at FROM activity_keys k "
                 "JOIN activities a ON a.user_id = k.user_id AND a.id = k.activity_id "
                 "WHERE k.partner_id = :p AND k.external_id = :o AND a.scenario = 'purchase.green'"
             ),
@@ -42,7 +44,7 @@ async def find_order(session: AsyncSession, partner_id: uuid.UUID, order_id: str
     ).first()
     if row is None:
         return None
-    return Order(row[0], row[1], row[2], list(row[3].get("lines", [])))
+    return Order(row[0], row[1], row[2], list(row[3].get("lines", [])), row[4], row[5])
 
 
 async def stored_refund(session: AsyncSession, partner_id: uuid.UUID, refund_id: str) -> StoredRefund | None:
@@ -145,24 +147,13 @@ async def order_postings(
     return postings, memos, carbon
 
 
-async def open_lots(session: AsyncSession, user_id: uuid.UUID) -> list[OpenLot]:
+async def lots_of(session: AsyncSession, user_id: uuid.UUID, posting_ids: Sequence[int]) -> dict[int, int]:
+    """The expiry lot each of these postings created (a refund takes back from its award's lot first)."""
     rows = await session.execute(
-        text("SELECT id, posting_id, expires_at, remaining FROM expiry_lots WHERE user_id = :u AND remaining > 0"),
-        {"u": user_id},
+        text("SELECT posting_id, id FROM expiry_lots WHERE user_id = :u AND posting_id = ANY(CAST(:p AS bigint[]))"),
+        {"u": user_id, "p": list(posting_ids)},
     )
-    return [OpenLot(r[0], r[1], r[2], r[3]) for r in rows]
-
-
-async def take_from_lots(session: AsyncSession, user_id: uuid.UUID, taken: Sequence[tuple[int, int]]) -> None:
-    if taken:
-        await session.execute(
-            text(
-                "UPDATE expiry_lots l SET remaining = l.remaining - t.take "
-                "FROM unnest(CAST(:ids AS bigint[]), CAST(:takes AS bigint[])) AS t(id, take) "
-                "WHERE l.user_id = :u AND l.id = t.id"
-            ),
-            {"u": user_id, "ids": [i for i, _ in taken], "takes": [n for _, n in taken]},
-        )
+    return {int(posting_id): int(lot_id) for posting_id, lot_id in rows}
 
 
 async def give_back_campaign_spend(session: AsyncSession, user_id: uuid.UUID, by_campaign: dict[str, int]) -> None:

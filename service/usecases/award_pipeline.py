@@ -38,7 +38,7 @@ from domain import ledger
 from domain.activities import Activity, DailySteps
 from domain.award import Award, AwardContext, Status, evaluate
 from domain.calendar import local_day, lot_expiry
-from domain.campaigns import Offer
+from domain.campaigns import Campaign, Occasion, Offer, matches
 from domain.methodology import Methodology, in_force
 from service import leaderboards
 from service.deps import after_commit
@@ -275,7 +275,8 @@ async def _evaluate_and_write(
     )
     live = ctx.campaigns
     if live and not optimistic:
-        await campaigns_repo.lock_budgets(conn, live)  # exact room: the write below cannot be refused for budget
+        # exact room for the campaigns that may pay this batch: the write below cannot be refused for budget
+        await campaigns_repo.lock_budgets(conn, {cid: lc for cid, lc in live.items() if _may_pay(lc.campaign, pending)})
     still = []
     for p in pending:
         if p.user_id not in ctx.versions:
@@ -391,6 +392,23 @@ async def _evaluate_and_write(
             now=now,
             expected_versions={u: ctx.versions[u] for u in touched} if optimistic else None,
         )
+
+
+def _may_pay(campaign: Campaign, pending: list[_Pending]) -> bool:
+    """Could the campaign pay any of these reports? Its region, window, merchant and store filters
+    exactly, its scenarios by family (a drop-off's lines are only known once it is measured)."""
+    for p in pending:
+        activity = p.report.activity
+        occasion = Occasion(
+            p.report.region,
+            activity.occurred_at,
+            getattr(activity, "merchant_id", None),
+            getattr(activity, "store_id", None),
+        )
+        family = activity.scenario.split(".")[0]
+        if matches(campaign, occasion) and any(s.split(".")[0] == family for s in campaign.scenarios):
+            return True
+    return False
 
 
 def _offers(

@@ -20,12 +20,14 @@ from domain import ledger
 from domain.errors import DomainError
 from domain.idempotency import request_hash
 from domain.ledger import EntryKind
-from domain.refunds import RefundRefused, lots_taken_back, plan
+from domain.refunds import RefundRefused, plan
+from service import leaderboards
 from service.deps import after_commit
 from service.idempotency import StoredAnswer
 from service.observability import LEDGER_POSTINGS
 from service.problems import ProblemError
 from service.repositories import ledger as ledger_repo
+from service.repositories import lots
 from service.repositories import refunds as repo
 
 STATUS = {"refund_exceeds_purchase": 409, "unknown_order_line": 422}
@@ -83,15 +85,15 @@ async def refund(
         for r, t in zip(reversals, refund_plan.takes, strict=True)
     ]
     ids = await ledger_repo.insert_postings(session, reversals, deltas, created_by=f"partner:{partner_id}", now=now)
-    taken = sum(t.points for t in refund_plan.takes)
-    balance = ids[-1].balance_after if ids else None
-    if taken and balance is not None:
-        spendable_before, spendable_after = max(0, balance + taken), max(0, balance)
-        lots = await repo.open_lots(session, order.user_id)
-        await repo.take_from_lots(
-            session,
-            order.user_id,
-            lots_taken_back(lots, spendable_before - spendable_after, {t.original.id for t in refund_plan.takes}),
+    # the points taken back leave the lots (the reversed posting's own lot first); past what the lots
+    # hold, the balance goes negative and later earnings repay it before they make new lots
+    own_lot = await repo.lots_of(session, order.user_id, [t.original.id for t in refund_plan.takes])
+    for t, posted in zip(refund_plan.takes, ids, strict=True):
+        await lots.consume(session, order.user_id, posted.posting_id, t.points, first_lot_id=own_lot.get(t.original.id))
+    if reversals:
+        carbon_back = sum(r.carbon_g for r in reversals)
+        leaderboards.record_after_commit(
+            session, [leaderboards.Gain(str(order.user_id), order.region, order.occurred_at, carbon_back)]
         )
     bonus_back: dict[str, int] = {}
     for t in refund_plan.takes:

@@ -85,11 +85,3 @@ def test_refusals(before: dict[str, int], lines: list[tuple[str, int]] | None, e
 def test_a_line_that_earned_nothing_is_refunded_without_postings() -> None:
     plan = refunds.plan(BOUGHT, {}, [("LED", 5)], [], MEMOS, {})
     assert plan.quantities == {"LED": 5} and plan.takes == ()
-
-
-def test_lots_taken_back_prefer_the_reversed_awards_then_the_soonest_to_expire() -> None:
-    y1, y2 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
-    lots = [refunds.OpenLot(1, 10, y1, 100), refunds.OpenLot(2, 20, y2, 500), refunds.OpenLot(3, 30, y2, 50)]
-    assert refunds.lots_taken_back(lots, 520, {20}) == [(2, 500), (1, 20)]
-    assert refunds.lots_taken_back(lots, 1000, {30}) == [(3, 50), (1, 100), (2, 500)]
-    assert refunds.lots_taken_back(lots, 0, {30}) == []
