@@ -71,11 +71,6 @@ async def claim(
     return claimed.first() is not None
 
 
-async def lock_citizen(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Refunds of one citizen take turns with each other and with that citizen's awards."""
-    await session.execute(text("SELECT 1 FROM citizen_accounts WHERE user_id = :u FOR UPDATE"), {"u": user_id})
-
-
 async def refunded_before(session: AsyncSession, order: Order) -> dict[str, int]:
     rows = await session.execute(
         text("SELECT sku, sum(quantity) FROM refund_lines WHERE user_id = :u AND activity_id = :a GROUP BY sku"),

@@ -62,7 +62,7 @@ async def refund(
         stored = await repo.stored_refund(session, partner_id, refund_id)
         assert stored is not None
         return _replay(stored, hashed), True
-    await repo.lock_citizen(session, order.user_id)
+    await lots.lock_account(session, order.user_id)  # refunds of one citizen take turns, with awards too
     bought = {line["sku"]: int(line["quantity"]) for line in order.lines}
     before = await repo.refunded_before(session, order)
     postings, memos, reversed_carbon = await repo.order_postings(session, order)
