@@ -30,6 +30,7 @@ from service.api import (
     purchases,
     rewards,
 )
+from service.auth.tokens import VerifiedTokens
 from service.database import create_engine, create_sessionmaker
 from service.directory import Directory
 from service.jobs import ExpiryJob, ImportWorker, WebhookWorker, build_dispatcher
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.methodologies = MethodologyCache()
     app.state.directory = Directory()
+    app.state.verified_tokens = VerifiedTokens()
     install_problem_handlers(app)
     # API4: no JSON body needs more (a full 1,000-trip batch is ~0.4 MB); imports stream under their own limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_JSON_BODY_BYTES, streaming_paths={"/v1/imports/travel"})

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.auth.tokens import Audience, Claims, InvalidToken, decode_access_token
+from service.auth.tokens import Audience, Claims, InvalidToken, VerifiedTokens
 from service.problems import ProblemError
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,9 @@ async def _claims(request: Request, credentials: HTTPAuthorizationCredentials | 
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("a bearer token is required")
     settings = request.app.state.settings
+    verified: VerifiedTokens = request.app.state.verified_tokens
     try:
-        claims = decode_access_token(
+        claims = verified.decode(
             credentials.credentials, secret=settings.jwt_secret, issuer=settings.jwt_issuer, audience=audience
         )
     except InvalidToken as exc:
