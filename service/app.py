@@ -1,5 +1,6 @@
 """The FastAPI application: built by `create_app`, resources opened in `lifespan`."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -78,9 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.expiry_job = ExpiryJob(app, interval_s=settings.expiry_interval_s) if settings.run_jobs else None
         if app.state.expiry_job is not None:
             app.state.expiry_job.start()
+        # Everything loaded so far (modules, the app, its routes and models) lives as long as the
+        # process: out of the collector's sight, a full collection no longer walks it all again.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             if app.state.expiry_job is not None:
                 await app.state.expiry_job.stop()
             if app.state.webhook_worker is not None:
