@@ -22,25 +22,39 @@ from service.usecases.webhooks import Dispatcher
 log = logging.getLogger(__name__)
 
 
-class ImportWorker:
-    def __init__(self, app: FastAPI, *, idle_s: float = 1.0) -> None:
-        self.app = app
-        self.idle_s = idle_s
+class _Background:
+    """A loop run as a task of the server's event loop from start-up, cancelled at shutdown."""
+
+    task_name = "tanpu-background"
+
+    def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="tanpu-import-worker")
-
-    def wake(self) -> None:
-        """A new import was queued: look now rather than at the next tick."""
-        self._wake.set()
+        self._task = asyncio.create_task(self._loop(), name=self.task_name)
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    async def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class ImportWorker(_Background):
+    task_name = "tanpu-import-worker"
+
+    def __init__(self, app: FastAPI, *, idle_s: float = 1.0) -> None:
+        super().__init__()
+        self.app = app
+        self.idle_s = idle_s
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A new import was queued: look now rather than at the next tick."""
+        self._wake.set()
 
     async def _loop(self) -> None:
         while True:
@@ -73,22 +87,18 @@ class ImportWorker:
         return True
 
 
-class WebhookWorker:
+class WebhookWorker(_Background):
     """The bank webhook dispatcher inside `tanpu serve` (also run alone by `tanpu webhooks dispatch`)."""
 
+    task_name = "tanpu-webhook-dispatcher"
+
     def __init__(self, dispatcher: Dispatcher, *, idle_s: float = 1.0) -> None:
+        super().__init__()
         self.dispatcher = dispatcher
         self.idle_s = idle_s
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run_forever(), name="tanpu-webhook-dispatcher")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def _loop(self) -> None:
+        await self.run_forever()
 
     async def run_forever(self) -> None:
         while True:
@@ -108,24 +118,17 @@ def build_dispatcher(state: Any, sender: WebhookSender) -> Dispatcher:
     return Dispatcher(state.sessionmaker, sender, clock=utcnow, lease=timedelta(seconds=settings.webhook_lease_s))
 
 
-class ExpiryJob:
+class ExpiryJob(_Background):
     """Expires due lots now and then every `TANPU_EXPIRY_INTERVAL_S`. Lots fall due at local
     midnight on 1 January, so an hourly run is late by an hour at most; several instances
     running it at once is safe (see service/usecases/expiry.py)."""
 
+    task_name = "tanpu-expiry"
+
     def __init__(self, app: FastAPI, *, interval_s: float) -> None:
+        super().__init__()
         self.app = app
         self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="tanpu-expiry")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _loop(self) -> None:
         while True:
