@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -42,9 +43,10 @@ def single_response(outcome: Outcome) -> Response:
     return Response(outcome.body, status_code=outcome.status_code, media_type="application/json", headers=headers)
 
 
-async def _award(request: Request, session: SessionDep, reports: list[Report]) -> list[Outcome]:
+async def award(request: Request, session: SessionDep, reports: list[Report], now: datetime | None = None) -> list[Outcome]:
+    """The reports through the award pipeline with the methodology versions this process holds."""
     versions = await request.app.state.methodologies.versions(session)
-    return await award_reports(session, reports, methodologies=versions, now=utcnow())
+    return await award_reports(session, reports, methodologies=versions, now=now or utcnow())
 
 
 @router.post(
@@ -57,7 +59,7 @@ async def _award(request: Request, session: SessionDep, reports: list[Report]) -
 async def report_trip(body: TravelIn, request: Request, session: SessionDep, partner: TravelWriter) -> Response:
     """A metro, bus or bike trip. Idempotent on `external_id`; an implausible trip is stored as `rejected`."""
     facts = await reporting_partner(request, session, partner)
-    [outcome] = await _award(request, session, [travel_report(body, facts)])
+    [outcome] = await award(request, session, [travel_report(body, facts)])
     return single_response(outcome)
 
 
@@ -84,7 +86,7 @@ async def report_trips(body: TravelBatchIn, request: Request, session: SessionDe
         reports.append(travel_report(item, facts))
         positions.append(i)
     ok = 0
-    for i, outcome in zip(positions, await _award(request, session, reports), strict=True):
+    for i, outcome in zip(positions, await award(request, session, reports), strict=True):
         if outcome.problem is not None:
             p = outcome.problem
             problem = {"status": p.status, "code": p.code, "title": p.title, "detail": p.detail}
@@ -129,7 +131,7 @@ async def report_dropoff(body: RecyclingIn, request: Request, session: SessionDe
         user_id=body.user.user_id,
         member_ref=body.user.member_ref,
     )
-    [outcome] = await _award(request, session, [report])
+    [outcome] = await award(request, session, [report])
     return single_response(outcome)
 
 

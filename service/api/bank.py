@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from domain import statements
 from domain.activities import BankAction
 from domain.idempotency import request_hash
-from service.api.activities import reporting_partner, single_response
+from service.api.activities import award, reporting_partner, single_response
 from service.api.bank_schemas import (
     BankAccountOut,
     BankActivityIn,
@@ -33,7 +33,7 @@ from service.problems import ProblemError, problem_responses
 from service.repositories import ledger as ledger_repo
 from service.repositories import users as users_repo
 from service.usecases import bank_feed, bank_links, bank_statements
-from service.usecases.award_pipeline import Report, award_reports
+from service.usecases.award_pipeline import Report
 
 router = APIRouter(prefix="/v1/bank", tags=["bank"])
 
@@ -131,8 +131,7 @@ async def report_activity(body: BankActivityIn, request: Request, session: Sessi
         fingerprint=body.fingerprint,
         user_id=link.user_id,
     )
-    versions = await request.app.state.methodologies.versions(session)
-    [outcome] = await award_reports(session, [report], methodologies=versions, now=utcnow())
+    [outcome] = await award(request, session, [report])
     return single_response(outcome)
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import text
 
 from domain.activities import DailySteps
-from service.api.activities import activity_out, single_response
+from service.api.activities import activity_out, award, single_response
 from service.api.schemas import ActivityOut, Strict
 from service.auth.deps import CurrentCitizen
 from service.clock import utcnow
@@ -18,7 +18,7 @@ from service.problems import ProblemError, problem_responses
 from service.repositories import activities as activities_repo
 from service.repositories import identities as identities_repo
 from service.repositories import users as users_repo
-from service.usecases.award_pipeline import Report, award_reports
+from service.usecases.award_pipeline import Report
 
 router = APIRouter(prefix="/v1/me", tags=["citizen"])
 
@@ -65,8 +65,7 @@ async def report_my_steps(body: StepsIn, request: Request, session: SessionDep, 
         measurements={"date": body.date.isoformat(), "steps": body.steps},
         user_id=citizen.user_id,
     )
-    versions = await request.app.state.methodologies.versions(session)
-    [outcome] = await award_reports(session, [report], methodologies=versions, now=now)
+    [outcome] = await award(request, session, [report], now)
     return single_response(outcome)
 
 

@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, BaseModel, Field, StrictInt, field_validator
 
 from domain.activities import GreenProduct, Purchase, PurchaseLine
 from domain.idempotency import request_hash
-from service.api.activities import reporting_partner, single_response
+from service.api.activities import award, reporting_partner, single_response
 from service.api.schemas import ActivityOut, ExternalId, Strict, UserRef
 from service.auth.deps import PartnerPrincipal, partner_with_scope
 from service.clock import utcnow
@@ -16,7 +16,7 @@ from service.deps import SessionDep
 from service.problems import ProblemError, problem_responses
 from service.repositories import raw
 from service.usecases import refunds
-from service.usecases.award_pipeline import Report, award_reports
+from service.usecases.award_pipeline import Report
 
 router = APIRouter(prefix="/v1", tags=["partners"])
 
@@ -152,8 +152,7 @@ async def report_purchase(body: PurchaseIn, request: Request, session: SessionDe
         user_id=body.user.user_id,
         member_ref=body.user.member_ref,
     )
-    versions = await request.app.state.methodologies.versions(session)
-    [outcome] = await award_reports(session, [report], methodologies=versions, now=utcnow())
+    [outcome] = await award(request, session, [report])
     return single_response(outcome)
 
 
