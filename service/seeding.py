@@ -16,7 +16,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import campaigns
-from domain.campaigns import Campaign, Stacking
 from domain.ledger import ADJUSTMENT_ACCOUNT, EXPIRY_ACCOUNT, REDEMPTION_ACCOUNT, issuance_account, system_account_kind
 from service.repositories import campaigns as campaign_shards
 from service.schema import REPO_ROOT
@@ -83,23 +82,22 @@ async def load_campaigns(session: AsyncSession, *, known_regions: list[str], kno
     for doc in _read("campaigns.json"):
         campaign_id = uuid.uuid5(CAMPAIGN_IDS, doc["code"])
         rule = doc["rule"]
-        campaigns.validate(
-            Campaign(
-                id=str(campaign_id),
-                name=doc["name"],
-                regions=frozenset(doc["regions"]),
-                scenarios=frozenset(doc["scenarios"]),
-                starts_at=datetime.fromisoformat(doc["starts_at"]),
-                ends_at=datetime.fromisoformat(doc["ends_at"]),
-                stacking=Stacking(doc["stacking"]),
-                multiplier=campaigns.parse_multiplier(rule["multiplier"]) if "multiplier" in rule else None,
-                bonus=rule.get("bonus"),
-                per_citizen_cap=doc.get("per_citizen_cap"),
-                budget=doc.get("budget"),
-            ),
-            known_regions=known_regions,
-            known_scenarios=known_scenarios,
-        )
+        fields = {
+            "id": campaign_id,
+            "code": doc["code"],
+            "name": doc["name"],
+            "regions": doc["regions"],
+            "scenarios": doc["scenarios"],
+            "starts_at": datetime.fromisoformat(doc["starts_at"]),
+            "ends_at": datetime.fromisoformat(doc["ends_at"]),
+            "multiplier": rule.get("multiplier"),
+            "bonus": rule.get("bonus"),
+            "per_citizen_cap": doc.get("per_citizen_cap"),
+            "budget": doc.get("budget"),
+            "stacking": doc["stacking"],
+            "status": doc.get("status", "draft"),
+        }
+        campaigns.validate(campaign_shards.campaign_of(fields), known_regions=known_regions, known_scenarios=known_scenarios)
         inserted = await session.execute(
             text(
                 "INSERT INTO campaigns (id, code, name, regions, scenarios, starts_at, ends_at, multiplier, bonus, "
@@ -107,21 +105,7 @@ async def load_campaigns(session: AsyncSession, *, known_regions: list[str], kno
                 ":ends_at, :multiplier, :bonus, :per_citizen_cap, :budget, :stacking, :status) "
                 "ON CONFLICT DO NOTHING RETURNING id"
             ),
-            {
-                "id": campaign_id,
-                "code": doc["code"],
-                "name": doc["name"],
-                "regions": doc["regions"],
-                "scenarios": doc["scenarios"],
-                "starts_at": datetime.fromisoformat(doc["starts_at"]),
-                "ends_at": datetime.fromisoformat(doc["ends_at"]),
-                "multiplier": rule.get("multiplier"),
-                "bonus": rule.get("bonus"),
-                "per_citizen_cap": doc.get("per_citizen_cap"),
-                "budget": doc.get("budget"),
-                "stacking": doc["stacking"],
-                "status": doc.get("status", "draft"),
-            },
+            fields,
         )
         if inserted.first() is not None:
             await campaign_shards.create_shards(session, campaign_id, doc.get("budget"))

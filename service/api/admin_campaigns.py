@@ -14,6 +14,7 @@ from service.auth.deps import AnyAdmin, OperatorOrAdmin
 from service.clock import utcnow
 from service.deps import SessionDep
 from service.problems import ProblemError, problem_responses
+from service.repositories import campaigns as campaigns_repo
 from service.usecases import campaigns as usecase
 
 router = APIRouter(prefix="/v1/admin/campaigns", tags=["admin"])
@@ -249,7 +250,7 @@ async def simulate_campaign(campaign_id: uuid.UUID, body: SimulateIn, session: S
     the stored activities of [from, to) (in time order, caps and budget applied); nothing is written."""
     started = utcnow()
     row = await usecase.get_row(session, campaign_id)
-    campaign = usecase.to_domain(row)
+    campaign = campaigns_repo.campaign_of(row)
     if body.activities is not None:
         sim = Simulation(campaign)
         for a in sorted(body.activities, key=lambda a: usecase.local_time(a.occurred_at)):

@@ -8,7 +8,7 @@ different rows instead of queueing on one.
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,36 +50,50 @@ class LiveCampaign:
 _parsed: dict[tuple[str, str], Campaign] = {}
 
 
-def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+_CONTEXT_FIELDS = (
+    "id", "name", "regions", "scenarios", "starts_at", "ends_at", "multiplier", "bonus", "merchant_ids", "store_ids",
+    "categories", "per_citizen_cap", "budget", "stacking",
+)  # fmt: skip
+
+
+def _instant(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _ids(values: Iterable[Any] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(str(v) for v in values)
+
+
+def campaign_of(fields: Mapping[str, Any]) -> Campaign:
+    """A campaign from its stored (or about to be stored) fields, as the rules see it."""
+    return Campaign(
+        id=str(fields.get("id") or "new"),
+        name=fields["name"],
+        regions=frozenset(fields["regions"]),
+        scenarios=frozenset(fields["scenarios"]),
+        starts_at=_instant(fields["starts_at"]),
+        ends_at=_instant(fields["ends_at"]),
+        stacking=Stacking(fields["stacking"]),
+        multiplier=parse_multiplier(fields["multiplier"]) if fields.get("multiplier") is not None else None,
+        bonus=fields.get("bonus"),
+        merchant_ids=_ids(fields.get("merchant_ids")),
+        store_ids=_ids(fields.get("store_ids")),
+        categories=_ids(fields.get("categories")),
+        per_citizen_cap=fields.get("per_citizen_cap"),
+        budget=fields.get("budget"),
+    )
 
 
 def to_domain(row: Sequence[Any]) -> Campaign:
-    """A campaign from its context row: (id, name, regions, scenarios, starts_at, ends_at, multiplier, bonus,
-    merchant_ids, store_ids, categories, per_citizen_cap, budget, stacking, updated_at); parsed once per version."""
+    """A campaign from its context row (the fields of CONTEXT_CAMPAIGNS in order, then updated_at),
+    parsed once per version."""
     key = (str(row[0]), str(row[14]))
     hit = _parsed.get(key)
     if hit is not None:
         return hit
     if len(_parsed) > 1000:
         _parsed.clear()
-    campaign = Campaign(
-        id=str(row[0]),
-        name=row[1],
-        regions=frozenset(row[2]),
-        scenarios=frozenset(row[3]),
-        starts_at=_time(row[4]) if isinstance(row[4], str) else row[4],
-        ends_at=_time(row[5]) if isinstance(row[5], str) else row[5],
-        multiplier=parse_multiplier(row[6]) if row[6] is not None else None,
-        bonus=row[7],
-        merchant_ids=frozenset(str(m) for m in row[8]) if row[8] is not None else None,
-        store_ids=frozenset(str(s) for s in row[9]) if row[9] is not None else None,
-        categories=frozenset(row[10]) if row[10] is not None else None,
-        per_citizen_cap=row[11],
-        budget=row[12],
-        stacking=Stacking(row[13]),
-    )
-    _parsed[key] = campaign
+    campaign = _parsed[key] = campaign_of(dict(zip(_CONTEXT_FIELDS, row, strict=False)))
     return campaign
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import campaigns as rules
 from domain.calendar import SHANGHAI
-from domain.campaigns import Campaign, CampaignStatus, Candidate, Line, Occasion, Simulation, Stacking
+from domain.campaigns import Campaign, CampaignStatus, Candidate, Line, Occasion, Simulation
 from domain.methodology import Methodology
 from service import audit
 from service.problems import ProblemError
@@ -49,28 +49,6 @@ def local_time(value: datetime) -> datetime:
     return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value
 
 
-def to_domain(fields: dict[str, Any]) -> Campaign:
-    def ids(values: Sequence[Any] | None) -> frozenset[str] | None:
-        return None if values is None else frozenset(str(v) for v in values)
-
-    return Campaign(
-        id=str(fields.get("id") or "new"),
-        name=fields["name"],
-        regions=frozenset(fields["regions"]),
-        scenarios=frozenset(fields["scenarios"]),
-        starts_at=fields["starts_at"],
-        ends_at=fields["ends_at"],
-        stacking=Stacking(fields["stacking"]),
-        multiplier=rules.parse_multiplier(fields["multiplier"]) if fields.get("multiplier") is not None else None,
-        bonus=fields.get("bonus"),
-        merchant_ids=ids(fields.get("merchant_ids")),
-        store_ids=ids(fields.get("store_ids")),
-        categories=None if fields.get("categories") is None else frozenset(fields["categories"]),
-        per_citizen_cap=fields.get("per_citizen_cap"),
-        budget=fields.get("budget"),
-    )
-
-
 def known_scenarios(methodologies: Sequence[Methodology]) -> list[str]:
     return sorted({scenario for m in methodologies for scenario in m.factors})
 
@@ -78,7 +56,7 @@ def known_scenarios(methodologies: Sequence[Methodology]) -> list[str]:
 async def _validate(session: AsyncSession, fields: dict[str, Any], methodologies: Sequence[Methodology]) -> None:
     regions = [r for (r,) in (await session.execute(text("SELECT code FROM regions"))).all()]
     try:
-        rules.validate(to_domain(fields), known_regions=regions, known_scenarios=known_scenarios(methodologies))
+        rules.validate(repo.campaign_of(fields), known_regions=regions, known_scenarios=known_scenarios(methodologies))
     except rules.InvalidCampaign as exc:
         raise ProblemError(422, exc.code, exc.detail) from None
     for kind, column, table, where in (
