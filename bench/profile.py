@@ -5,6 +5,7 @@ measured runs, one extra run of the app is recorded (not counted in the figures)
 hottest functions are summarised, inclusive and self time, plus a split by layer.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -45,7 +46,9 @@ def available() -> bool:
 
 def start(pid: int, duration: float, out: Path, rate: int = 200) -> subprocess.Popen[bytes]:
     cmd = [_py_spy() or "py-spy", "record", "--pid", str(pid), "--duration", str(max(1, round(duration))), "--rate", str(rate)]
-    cmd += ["--format", "raw", "--output", str(out), "--nonblocking"]
+    # BENCH_PROFILE_NATIVE=1: C frames too (asyncpg's protocol, the kernel's send), at the cost of pausing the app
+    mode = "--native" if os.environ.get("BENCH_PROFILE_NATIVE") == "1" else "--nonblocking"
+    cmd += ["--format", "raw", "--output", str(out), mode]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
