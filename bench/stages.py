@@ -23,6 +23,8 @@ from bench.harness import Context
 
 NAME = "stages"
 BATCHES = 20
+_PLANS = "SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements"
+SINGLES = 500
 
 
 def _statement_name(query: str) -> str:
@@ -48,13 +50,20 @@ async def _explain(conn: asyncpg.Connection, query: str, args: tuple[Any, ...]) 
 
 
 async def _series(
-    ctx: Context, partner_id: str, trips: Trips, batches: int, profile: cProfile.Profile | None, explain: bool = False
+    ctx: Context,
+    partner_id: str,
+    trips: Trips,
+    batches: int,
+    profile: cProfile.Profile | None,
+    explain: bool = False,
+    items: int = ITEMS,
 ) -> dict[str, Any]:
     from service.api.schemas import TravelBatchIn, TravelIn
     from service.clock import utcnow
     from service.database import create_engine, create_sessionmaker
     from service.directory import Directory
     from service.methodologies import load_all
+    from service.repositories import raw
     from service.usecases.award_pipeline import award_reports
     from service.usecases.reports import travel_report
 
@@ -92,12 +101,12 @@ async def _series(
             setattr(asyncpg.Connection, name, timed(name))
         parse_s = wall = 0.0
         for _ in range(batches):
-            body = trips.batch(ITEMS)
+            body = trips.batch(items)
             t0 = time.perf_counter()
             if profile:
                 profile.enable()
-            items = TravelBatchIn.model_validate_json(body).items
-            reports = [travel_report(TravelIn.model_validate(item), facts) for item in items]
+            parsed = TravelBatchIn.model_validate_json(body).items
+            reports = [travel_report(TravelIn.model_validate(item), facts) for item in parsed]
             t1 = time.perf_counter()
             async with sessionmaker() as session:
                 outcomes = await award_reports(session, reports, methodologies=versions, now=utcnow())
@@ -107,6 +116,14 @@ async def _series(
             parse_s += t1 - t0
             wall += time.perf_counter() - t0
             assert all(o.status_code == 201 for o in outcomes), {o.status_code for o in outcomes}
+        # whether PostgreSQL plans the hot statements once (generic) or on every execution (custom)
+        async with sessionmaker() as session:
+            conn = await raw.connection(session)
+            plans = [
+                (r["generic_plans"], r["custom_plans"], _statement_name(r["statement"]))
+                for r in await originals["fetch"](conn, _PLANS)
+                if r["generic_plans"] + r["custom_plans"] > 3
+            ]
     finally:
         for name, original in originals.items():
             setattr(asyncpg.Connection, name, original)
@@ -114,14 +131,18 @@ async def _series(
     db_total = sum(db_s.values())
     if explained:
         print(explained[0])
-    n = batches * ITEMS
+    n = batches * items
     return {
         "items": n,
         "wall_ms_per_item": round(1000 * wall / n, 4),
         "parse_ms_per_item": round(1000 * parse_s / n, 4),
         "db_ms_per_item": round(1000 * db_total / n, 4),
         "python_ms_per_item": round(1000 * (wall - db_total) / n, 4),
-        "statements": {k: {"calls": calls[k], "ms_per_call": round(1000 * v / calls[k], 2)} for k, v in sorted(db_s.items(), key=lambda kv: -kv[1])},
+        "plans (generic, custom)": plans,
+        "statements": {
+            k: {"calls": calls[k], "ms_per_call": round(1000 * v / calls[k], 2)}
+            for k, v in sorted(db_s.items(), key=lambda kv: -kv[1])
+        },
     }
 
 
@@ -132,10 +153,15 @@ def run(ctx: Context) -> dict[str, Any]:
     asyncio.run(_series(ctx, partner_id, trips, 2, None))  # warm: prepared statements, caches
     figures = asyncio.run(_series(ctx, partner_id, trips, BATCHES, None))
     print(json.dumps(figures, indent=2))
-    out: dict[str, Any] = {"stages": figures, "headline": {k: v for k, v in figures.items() if k.endswith("per_item")}}
+    asyncio.run(_series(ctx, partner_id, trips, 20, None, items=1))
+    single = asyncio.run(_series(ctx, partner_id, trips, SINGLES, None, items=1))
+    print("single awards, one after the other:", json.dumps(single, indent=2))
+    headline = {k: v for k, v in figures.items() if k.endswith("per_item")}
+    out: dict[str, Any] = {"stages": figures, "single": single, "headline": headline}
     if ctx.options.profile:
         profile = cProfile.Profile()
         asyncio.run(_series(ctx, partner_id, trips, 5, profile, explain=True))
+        asyncio.run(_series(ctx, partner_id, trips, SINGLES, profile, items=1))  # the same profile: + 500 single awards
         text = io.StringIO()
         pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(35)
         print(text.getvalue())

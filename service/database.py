@@ -32,7 +32,14 @@ def create_engine(url: str, *, pool_size: int = 32) -> AsyncEngine:
         pool_pre_ping=False,
         pool_timeout=5,
         # asyncpg's statement timeout keeps a stuck database from hanging a request forever.
-        connect_args={"command_timeout": 10, "server_settings": {"application_name": "tanpu"}},
+        # Generic plans: PostgreSQL otherwise re-plans the award's one big write statement on
+        # every execution (its custom plans look cheaper than the generic one), which cost
+        # ~5 ms of the database's CPU per award (bench `stages`: 6.5 → 1.6 ms per write).
+        # Every statement of the app is prepared once per connection and has a stable shape.
+        connect_args={
+            "command_timeout": 10,
+            "server_settings": {"application_name": "tanpu", "plan_cache_mode": "force_generic_plan"},
+        },
     )
     event.listen(engine.sync_engine, "checkout", _end_leaked_transaction)
     return engine

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger import AccountDelta, Posting
+from service import compact_json
 from service.models import Activity
 from service.repositories import campaigns, ledger
 from service.repositories.raw import Sql
@@ -231,7 +232,7 @@ _AWARD_CTES = """
         SELECT user_id, id, partner_id, external_id, scenario, family, status, reason, region,
                occurred_at, reported_at, carbon_g, points, bonus_points, methodology_id,
                fingerprint, station_id, measurements, breakdown
-        FROM json_to_recordset(CAST(:activities AS json))
+        FROM jsonb_to_recordset(CAST(:activities AS jsonb))  -- jsonb: nested documents are parsed once
              AS t(user_id uuid, id uuid, partner_id uuid, external_id text, scenario text, family text, status text,
                   reason text, region text, occurred_at timestamptz, reported_at timestamptz, carbon_g bigint,
                   points bigint, bonus_points bigint, methodology_id text, fingerprint text, station_id uuid,
@@ -276,13 +277,8 @@ _AWARD_CTES = """
 _WRITE = Sql.of("WITH " + ledger.LEDGER_CTES + _AWARD_CTES + ledger.LEDGER_RESULT)
 
 
-def _dumps(rows: list[dict[str, Any]]) -> str:
-    # One JSON document per table: far cheaper to encode than an array per column.
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-
-
-def _str(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
+# One JSON document per table: far cheaper to encode than an array per column.
+_dumps = compact_json.dumps
 
 
 async def write(
@@ -305,23 +301,23 @@ async def write(
         "activities": _dumps(
             [
                 {
-                    "user_id": str(a.user_id),
-                    "id": str(a.id),
-                    "partner_id": _str(a.partner_id),
+                    "user_id": a.user_id,
+                    "id": a.id,
+                    "partner_id": a.partner_id,
                     "external_id": a.external_id,
                     "scenario": a.scenario,
                     "family": a.family,
                     "status": a.status,
                     "reason": a.reason,
                     "region": a.region,
-                    "occurred_at": a.occurred_at.isoformat(),
-                    "reported_at": a.reported_at.isoformat(),
+                    "occurred_at": a.occurred_at,
+                    "reported_at": a.reported_at,
                     "carbon_g": a.carbon_g,
                     "points": a.points,
                     "bonus_points": a.bonus_points,
                     "methodology_id": a.methodology_id,
                     "fingerprint": a.fingerprint,
-                    "station_id": _str(a.station_id),
+                    "station_id": a.station_id,
                     "measurements": a.measurements,
                     "breakdown": a.breakdown,
                 }
@@ -331,10 +327,10 @@ async def write(
         "keys": _dumps(
             [
                 {
-                    "partner_id": str(k.partner_id),
+                    "partner_id": k.partner_id,
                     "external_id": k.external_id,
-                    "user_id": str(k.user_id),
-                    "activity_id": str(k.activity_id),
+                    "user_id": k.user_id,
+                    "activity_id": k.activity_id,
                     "request_hash": k.request_hash,
                     "status_code": k.status_code,
                     "response": k.response,
@@ -343,25 +339,20 @@ async def write(
             ]
         ),
         "fingerprints": _dumps(
-            [
-                {"user_id": str(u), "fingerprint": fp, "activity_id": str(a), "partner_id": _str(partner)}
-                for u, fp, a, partner in w.fingerprints
-            ]
+            [{"user_id": u, "fingerprint": fp, "activity_id": a, "partner_id": partner} for u, fp, a, partner in w.fingerprints]
         ),
-        "usage": _dumps(
-            [{"user_id": str(u), "day": d.isoformat(), "family": f, "points": n} for (u, d, f), n in w.usage.items()]
-        ),
-        "steps": _dumps([{"user_id": str(u), "day": d.isoformat(), "steps": n} for (u, d), n in w.steps.items()]),
+        "usage": _dumps([{"user_id": u, "day": d, "family": f, "points": n} for (u, d, f), n in w.usage.items()]),
+        "steps": _dumps([{"user_id": u, "day": d, "steps": n} for (u, d), n in w.steps.items()]),
         "shards": _dumps([{"campaign_id": c, "shard": n, "points": p} for c, n, p in w.shard_spend]),
         "shard_count": len(w.shard_spend),
-        "citizen_spend": _dumps([{"user_id": str(u), "campaign_id": c, "spent": p} for (u, c), p in w.citizen_spend.items()]),
+        "citizen_spend": _dumps([{"user_id": u, "campaign_id": c, "spent": p} for (u, c), p in w.citizen_spend.items()]),
         "lots": _dumps(
             [
                 {
-                    "user_id": str(lot.user_id),
+                    "user_id": lot.user_id,
                     "n": lot.posting_n,
-                    "earned_at": lot.earned_at.isoformat(),
-                    "expires_at": lot.expires_at.isoformat(),
+                    "earned_at": lot.earned_at,
+                    "expires_at": lot.expires_at,
                     "points": lot.points,
                 }
                 for lot in w.lots

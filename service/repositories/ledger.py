@@ -6,7 +6,6 @@ System accounts have no row to update, so concurrent awards for different
 citizens never wait on each other.
 """
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger import CITIZEN, AccountDelta, Posting, system_account_kind
+from service import compact_json
 from service.repositories import raw
 from service.repositories.raw import Sql
 
@@ -134,7 +134,7 @@ def ledger_params(
             "n": n,
             "user_id": p.user_id,
             "kind": str(p.kind),
-            "posted_at": p.posted_at.isoformat(),
+            "posted_at": p.posted_at,
             "carbon_g": p.carbon_g,
             "scenario": p.scenario,
             "activity_id": p.activity_id,
@@ -166,8 +166,7 @@ def ledger_params(
     }
 
 
-def _json(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+_json = compact_json.dumps
 
 
 def posted_ids(rows: Sequence[Any], params: Mapping[str, Any]) -> list[PostedIds]:

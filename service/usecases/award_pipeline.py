@@ -40,7 +40,7 @@ from domain.award import Award, AwardContext, Status, evaluate
 from domain.calendar import local_day, lot_expiry
 from domain.campaigns import Campaign, Occasion, Offer, matches
 from domain.methodology import Methodology, in_force
-from service import leaderboards
+from service import compact_json, leaderboards
 from service.deps import after_commit
 from service.observability import LEDGER_POSTINGS
 from service.problems import ProblemError
@@ -116,8 +116,7 @@ def activity_answer(activity_id: uuid.UUID, award: Award) -> dict[str, Any]:
     return answer
 
 
-def _dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+_dumps = compact_json.dumps
 
 
 def _conflict() -> ProblemError:
@@ -198,20 +197,16 @@ async def _in_rounds(conn: asyncpg.Connection, pending: list["_Pending"], outcom
     A round never waits while holding locks, so two batches never deadlock, and batches that
     share a few citizens still run side by side. Every item is idempotent on its own, so
     committing a batch in rounds changes no answer."""
-    existing = await repo.existing_citizens(conn, [p.user_id for p in pending if p.user_id])
-    for p in pending:
-        if p.user_id not in existing:
-            outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
-    remaining = [p for p in pending if p.user_id in existing]
+    remaining = pending
     while remaining:
         got = await _retrying(functools.partial(_round, conn, remaining, run))
-        if not got:  # erased since we looked: nobody earns for an account that no longer exists
-            first = min(p.user_id for p in remaining if p.user_id)
-            got = {first}
-            for p in remaining:
-                if p.user_id == first:
-                    outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
         remaining = [p for p in remaining if p.user_id not in got]
+        if remaining:  # held by a concurrent award, or no such citizen (unknown, or erased): only ask then
+            existing = await repo.existing_citizens(conn, [p.user_id for p in remaining if p.user_id])
+            for p in remaining:
+                if p.user_id not in existing:  # nobody earns for an account that does not exist
+                    outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
+            remaining = [p for p in remaining if p.user_id in existing]
 
 
 async def _round(conn: asyncpg.Connection, remaining: list["_Pending"], run: Run) -> set[uuid.UUID]:
