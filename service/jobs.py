@@ -82,7 +82,15 @@ class ImportWorker(_Background):
             partner = await directory.partner(session, partner_id)
         if partner is None:
             return True
-        await travel_import.run(state.sessionmaker, import_id, partner, methodologies=state.methodologies.versions, clock=utcnow)
+        await travel_import.run(
+            state.sessionmaker,
+            import_id,
+            partner,
+            methodologies=state.methodologies.versions,
+            clock=utcnow,
+            lease=lease,
+            workers=state.settings.import_workers,
+        )
         log.info("import finished", extra={"import_id": str(import_id)})
         return True
 
