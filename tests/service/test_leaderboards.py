@@ -1,11 +1,13 @@
 """Leaderboards: carbon (not points) per week and month, per region, from Redis; rebuilt from PostgreSQL."""
 
+import random
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from redis.asyncio import Redis
@@ -134,11 +136,55 @@ async def test_redis_down_never_fails_recording() -> None:
     dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
     recorder = leaderboards.Recorder(dead)
     try:
-        recorder.add([leaderboards.Gain(str(uuid.uuid4()), "huangpu", datetime.now(UTC), 100)])
-        await recorder.flush()
+        recorder.add([leaderboards.Gain(str(uuid.uuid4()), "huangpu", datetime.now(UTC), 100) for _ in range(3_000)])
+        await recorder.flush()  # more than one script call's worth: the first failure drops the rest
         await recorder.flush()  # what failed is dropped, not retried forever: a rebuild restores it
     finally:
         await dead.aclose()
+
+
+@pytest.mark.parametrize("chunk", [leaderboards.CHUNK, 7])
+async def test_a_flush_of_thousands_of_gains_lands_exactly_on_every_board(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    monkeypatch.setattr(leaderboards, "CHUNK", chunk)  # 7: boards split across script calls
+    redis: Redis = app.state.redis
+    rng, now = random.Random(chunk), datetime.now(UTC)
+    regions = [f"lb{secrets.token_hex(4)}" for _ in range(3)]
+    citizens = [str(uuid.uuid4()) for _ in range(200)]
+    gains = [
+        leaderboards.Gain(rng.choice(citizens), rng.choice(regions), now - timedelta(minutes=rng.randrange(60 * 24 * 70)), carbon)
+        for carbon in (rng.randrange(-100, 1_000) for _ in range(4_000))
+    ]
+    even, erased = str(uuid.uuid4()), str(uuid.uuid4())
+    gains += [leaderboards.Gain(even, regions[0], now, 50), leaderboards.Gain(even, regions[0], now, -50)]
+    gains += [leaderboards.Gain(erased, regions[1], now, 70)]
+    expected: dict[tuple[str, str], int] = {}
+    for g in gains:
+        for period in leaderboards.Period:
+            for region in (g.region, None):
+                key = leaderboards.board_key(period, g.occurred_at, region)
+                expected[key, g.user_id] = expected.get((key, g.user_id), 0) + g.carbon_g
+    recorder = leaderboards.Recorder(redis)
+    recorder.add(gains[:1_000])
+    recorder.add(gains[1_000:])
+    recorder.discard(erased)
+    await recorder.flush()
+
+    pipe = redis.pipeline(transaction=False)
+    for key, member in expected:
+        pipe.zscore(key, member)
+    scores = dict(zip(expected, await pipe.execute(), strict=True))
+    assert len({key for key, _ in expected}) > 40
+    for (key, member), carbon in expected.items():
+        if member == erased or carbon == 0:
+            assert scores[key, member] is None, (key, member)  # a zero sum never puts anyone on a board
+        else:
+            assert scores[key, member] == carbon, (key, member)
+    for key in {key for key, _ in expected}:
+        lifetime = leaderboards.TTL[leaderboards.Period(key.split(":")[1])].total_seconds()
+        assert lifetime - 60 < await redis.ttl(key) <= lifetime, key
+    await redis.delete(*{key for key, _ in expected if not key.endswith(":all")})
 
 
 async def test_a_refund_takes_carbon_back_and_an_emptied_citizen_leaves_the_board(app: FastAPI) -> None:
