@@ -113,6 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # API4: no JSON body needs more (a full 1,000-trip batch is ~0.4 MB); imports stream under their own limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_JSON_BODY_BYTES, streaming_paths={"/v1/imports/travel"})
     app.add_middleware(RequestContextMiddleware)  # added last: outermost, so every answer carries the request id
+    # Routes are matched in order, one by one: the partners' write paths (the hot ones) come first.
+    app.include_router(activities.router)
+    app.include_router(purchases.router)
+    app.include_router(imports.router)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(me.router)
@@ -122,9 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_partners.router)
     app.include_router(admin_catalogue.router)
     app.include_router(admin_audit.router)
-    app.include_router(activities.router)
-    app.include_router(imports.router)
-    app.include_router(purchases.router)
     app.include_router(me_activities.router)
     app.include_router(me_bank_links.router)
     app.include_router(bank.router)

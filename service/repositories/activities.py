@@ -6,6 +6,7 @@ These take the asyncpg connection itself: the pipeline decides per attempt
 whether it runs in autocommit (optimistic) or in a transaction (pessimistic).
 """
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -84,32 +85,44 @@ class AwardContextRows:
     """Bonus points each citizen already got from each of those campaigns."""
 
 
-_CONTEXT = Sql.of(
-    "".join(
-        (
-            """
+_CONTEXT_ACCOUNTS = """
     SELECT
       (SELECT coalesce(json_agg(json_build_array(a.user_id, a.version)), '[]')
          FROM citizen_accounts a JOIN users u ON u.id = a.user_id
-         WHERE a.user_id = ANY(CAST(:users AS uuid[])) AND u.erased_at IS NULL),
+         WHERE a.user_id = ANY(CAST(:users AS uuid[])) AND u.erased_at IS NULL),"""
+_CONTEXT_KEYS = """
       (SELECT coalesce(json_agg(json_build_array(external_id, request_hash, status_code, response)), '[]')
-         FROM activity_keys WHERE partner_id = :partner AND external_id = ANY(CAST(:external_ids AS text[]))),
+         FROM activity_keys WHERE partner_id = :partner AND external_id = ANY(CAST(:external_ids AS text[]))),"""
+_CONTEXT_USAGE = """
       (SELECT coalesce(json_agg(json_build_array(d.user_id, d.day, d.family, d.points)), '[]')
          FROM daily_usage d
          JOIN unnest(CAST(:u_user AS uuid[]), CAST(:u_day AS date[]), CAST(:u_family AS text[])) AS k(user_id, day, family)
-           ON d.user_id = k.user_id AND d.day = k.day AND d.family = k.family),
+           ON d.user_id = k.user_id AND d.day = k.day AND d.family = k.family),"""
+_CONTEXT_FINGERPRINTS = """
       (SELECT coalesce(json_agg(json_build_array(f.user_id, f.fingerprint, f.activity_id)), '[]')
          FROM fingerprints f
          JOIN unnest(CAST(:f_user AS uuid[]), CAST(:f_fp AS text[])) AS k(user_id, fingerprint)
-           ON f.user_id = k.user_id AND f.fingerprint = k.fingerprint),
+           ON f.user_id = k.user_id AND f.fingerprint = k.fingerprint),"""
+_CONTEXT_STEPS = """
       (SELECT coalesce(json_agg(json_build_array(s.user_id, s.day, s.steps)), '[]')
          FROM daily_steps s
          JOIN unnest(CAST(:s_user AS uuid[]), CAST(:s_day AS date[])) AS k(user_id, day)
-           ON s.user_id = k.user_id AND s.day = k.day),""",
-            campaigns.CONTEXT_CAMPAIGNS,
-        )
+           ON s.user_id = k.user_id AND s.day = k.day),"""
+_NOTHING = """
+      CAST('[]' AS json),"""
+
+
+@functools.cache
+def _context_statement(keys: bool, fingerprints: bool, steps: bool) -> Sql:
+    """What an award reads, without the tables this batch has nothing to look up in (as for the write)."""
+    return Sql.of(
+        _CONTEXT_ACCOUNTS
+        + (_CONTEXT_KEYS if keys else _NOTHING)
+        + _CONTEXT_USAGE
+        + (_CONTEXT_FINGERPRINTS if fingerprints else _NOTHING)
+        + (_CONTEXT_STEPS if steps else _NOTHING)
+        + campaigns.CONTEXT_CAMPAIGNS
     )
-)
 
 
 async def award_context(
@@ -141,7 +154,8 @@ async def award_context(
         "occ_min": occurred[0],
         "occ_max": occurred[1],
     }
-    row = await conn.fetchrow(_CONTEXT.text, *_CONTEXT.args(params))
+    statement = _context_statement(keys=bool(external_ids), fingerprints=bool(fingerprint_keys), steps=bool(step_keys))
+    row = await conn.fetchrow(statement.text, *statement.args(params))
     assert row is not None
     # SQLAlchemy's asyncpg dialect decodes json on its connections; a bare connection would not
     versions, keys, used, fps, steps, live, spend = (json.loads(part) if isinstance(part, str) else part for part in row)
@@ -215,17 +229,24 @@ class AwardWrite:
     citizen_spend: dict[tuple[uuid.UUID, str], int] = field(default_factory=dict)
 
 
-_AWARD_CTES = """
+# The write is composed of the parts a batch needs: every table a statement names is opened
+# and locked on every execution, even when its part has no rows, so a plain trip does not
+# pay for campaign shards, fingerprints or steps. Each shape is its own prepared statement.
+_SHARDS = """
     , camp_shards AS (
         UPDATE campaign_budget_shards s SET spent = s.spent + d.points
         FROM json_to_recordset(CAST(:shards AS json)) AS d(campaign_id uuid, shard int, points bigint)
         WHERE s.campaign_id = d.campaign_id AND s.shard = d.shard AND (s.cap IS NULL OR s.spent + d.points <= s.cap)
         RETURNING 1
-    ), camp_citizens AS (
+    )"""
+_CITIZEN_SPEND = """
+    , camp_citizens AS (
         INSERT INTO campaign_citizen_spend (user_id, campaign_id, spent)
         SELECT * FROM json_to_recordset(CAST(:citizen_spend AS json)) AS t(user_id uuid, campaign_id uuid, spent bigint)
         ON CONFLICT (user_id, campaign_id) DO UPDATE SET spent = campaign_citizen_spend.spent + EXCLUDED.spent
-    ), act AS (
+    )"""
+_ACTIVITIES = """
+    , act AS (
         INSERT INTO activities (user_id, id, partner_id, external_id, scenario, family, status, reason, region,
                                 occurred_at, reported_at, carbon_g, points, bonus_points, methodology_id,
                                 fingerprint, station_id, measurements, breakdown)
@@ -236,27 +257,33 @@ _AWARD_CTES = """
              AS t(user_id uuid, id uuid, partner_id uuid, external_id text, scenario text, family text, status text,
                   reason text, region text, occurred_at timestamptz, reported_at timestamptz, carbon_g bigint,
                   points bigint, bonus_points bigint, methodology_id text, fingerprint text, station_id uuid,
-                  measurements jsonb, breakdown jsonb)
-        -- a bonus that no longer fits under its shard's cap (a concurrent award took the room)
-        -- fails the whole statement with serialization_failure, and the batch is evaluated again
-        WHERE tanpu_expect_accounts(CAST(:shard_count AS bigint), (SELECT count(*) FROM camp_shards)) IS NOT NULL
+                  measurements jsonb, breakdown jsonb)"""
+# a bonus that no longer fits under its shard's cap (a concurrent award took the room)
+# fails the whole statement with serialization_failure, and the batch is evaluated again
+_SHARDS_FIT = """
+        WHERE tanpu_expect_accounts(CAST(:shard_count AS bigint), (SELECT count(*) FROM camp_shards)) IS NOT NULL"""
+_KEYS = """
     ), act_keys AS (
         INSERT INTO activity_keys (partner_id, external_id, user_id, activity_id, request_hash, status_code, response)
         SELECT * FROM json_to_recordset(CAST(:keys AS json))
              AS t(partner_id uuid, external_id text, user_id uuid, activity_id uuid, request_hash text,
-                  status_code int, response text)
+                  status_code int, response text)"""
+_FINGERPRINTS = """
     ), act_fps AS (
         INSERT INTO fingerprints (user_id, fingerprint, activity_id, partner_id)
         SELECT * FROM json_to_recordset(CAST(:fingerprints AS json))
-             AS t(user_id uuid, fingerprint text, activity_id uuid, partner_id uuid)
+             AS t(user_id uuid, fingerprint text, activity_id uuid, partner_id uuid)"""
+_USAGE = """
     ), act_usage AS (
         INSERT INTO daily_usage (user_id, day, family, points)
         SELECT * FROM json_to_recordset(CAST(:usage AS json)) AS t(user_id uuid, day date, family text, points bigint)
-        ON CONFLICT (user_id, day, family) DO UPDATE SET points = daily_usage.points + EXCLUDED.points
+        ON CONFLICT (user_id, day, family) DO UPDATE SET points = daily_usage.points + EXCLUDED.points"""
+_STEPS = """
     ), act_steps AS (
         INSERT INTO daily_steps (user_id, day, steps)
         SELECT * FROM json_to_recordset(CAST(:steps AS json)) AS t(user_id uuid, day date, steps int)
-        ON CONFLICT (user_id, day) DO UPDATE SET steps = GREATEST(daily_steps.steps, EXCLUDED.steps)
+        ON CONFLICT (user_id, day) DO UPDATE SET steps = GREATEST(daily_steps.steps, EXCLUDED.steps)"""
+_LOTS = """
     ), lot_in AS (
         SELECT t.*, sum(t.points) OVER (PARTITION BY t.user_id) AS credited,
                sum(t.points) OVER (PARTITION BY t.user_id ORDER BY t.n) - t.points AS before_this
@@ -271,10 +298,19 @@ _AWARD_CTES = """
                    GREATEST(0, ab.balance) - GREATEST(0, ab.balance - t.credited) - t.before_this))
         FROM lot_in t
         JOIN ids ON ids.n = t.n
-        JOIN a AS ab ON ab.user_id = t.user_id
-    )"""
+        JOIN a AS ab ON ab.user_id = t.user_id"""
 
-_WRITE = Sql.of("WITH " + ledger.LEDGER_CTES + _AWARD_CTES + ledger.LEDGER_RESULT)
+
+@functools.cache
+def _write_statement(
+    shards: bool, citizen_spend: bool, keys: bool, fingerprints: bool, usage: bool, steps: bool, lots: bool
+) -> Sql:
+    """The write for a batch of this shape (which parts have rows)."""
+    parts = [_SHARDS if shards else "", _CITIZEN_SPEND if citizen_spend else "", _ACTIVITIES, _SHARDS_FIT if shards else ""]
+    for wanted, part in ((keys, _KEYS), (fingerprints, _FINGERPRINTS), (usage, _USAGE), (steps, _STEPS), (lots, _LOTS)):
+        if wanted:
+            parts.append(part)
+    return Sql.of("WITH " + ledger.LEDGER_CTES + "".join(parts) + "\n    )" + ledger.LEDGER_RESULT)
 
 
 # One JSON document per table: far cheaper to encode than an array per column.
@@ -359,7 +395,16 @@ async def write(
             ]
         ),
     }
-    rows = await conn.fetch(_WRITE.text, *_WRITE.args(params))
+    statement = _write_statement(
+        shards=bool(w.shard_spend),
+        citizen_spend=bool(w.citizen_spend),
+        keys=bool(w.keys),
+        fingerprints=bool(w.fingerprints),
+        usage=bool(w.usage),
+        steps=bool(w.steps),
+        lots=bool(w.lots),
+    )
+    rows = await conn.fetch(statement.text, *statement.args(params))
     return ledger.posted_ids(rows, params)
 
 
