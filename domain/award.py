@@ -8,7 +8,6 @@ saved and is never multiplied.
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from fractions import Fraction
 from typing import Any
 
 from domain import campaigns, ledger
@@ -163,14 +162,14 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
     if isinstance(measured, Implausible):
         return _nothing(activity, Status.REJECTED, measured.reason, {**breakdown, **(measured.explanation or {})}, m.id)
 
-    exact = [carbon for _, carbon in measured.carbon_by_scenario]
-    carbon_g = int(sum(exact, Fraction(0)))  # grams, rounded down once per activity
+    exact = [carbon for _, carbon in measured.carbon_by_scenario]  # in 1/carbon_per grams
+    carbon_g = sum(exact) // measured.carbon_per  # grams, rounded down once per activity
     carbon_lines = allocate(carbon_g, exact)
     base_points = points_for_carbon(carbon_g, m.rate_points_per_g)
     cap = m.caps[activity.family]
     room = max(0, cap - ctx.used_today)
     points = min(base_points, room)
-    point_lines = allocate(points, [Fraction(c) for c in carbon_lines]) if carbon_g else [0] * len(exact)
+    point_lines = allocate(points, carbon_lines) if carbon_g else [0] * len(exact)
     capped = points < base_points
     n = len(exact)
     refs = measured.refs or (None,) * n
