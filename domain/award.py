@@ -6,7 +6,7 @@ saved and is never multiplied.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -134,11 +134,14 @@ def window_problem(activity: Activity, m: Methodology, now: datetime) -> str | N
     """Not in the future (beyond the allowed clock skew), not older than the reporting window."""
     if isinstance(activity, DailySteps):
         return activity.day_out_of_window(now, m.window.max_age_days)
-    if activity.occurred_at > now + timedelta(minutes=m.window.max_future_skew_minutes):
+    if activity.occurred_at > now + m.window.future_skew:
         return "occurred_at is in the future"
-    if activity.occurred_at < now - timedelta(days=m.window.max_age_days):
+    if activity.occurred_at < now - m.window.max_age:
         return f"occurred_at is older than the {m.window.max_age_days}-day reporting window"
     return None
+
+
+_NO_CAMPAIGN = campaigns.Decision(paid=())
 
 
 def evaluate(activity: Activity, ctx: AwardContext) -> Award:
@@ -175,15 +178,19 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
     refs = measured.refs or (None,) * n
     categories = measured.categories or (None,) * n
     scenarios = [scenario for scenario, _ in measured.carbon_by_scenario]
-    decision = campaigns.decide(
-        ctx.offers,
-        campaigns.Occasion(
-            region=ctx.region,
-            occurred_at=activity.occurred_at,
-            merchant_id=getattr(activity, "merchant_id", None),
-            store_id=getattr(activity, "store_id", None),
-        ),
-        [campaigns.Line(scenarios[i], point_lines[i], categories[i]) for i in range(n)],
+    decision = (
+        campaigns.decide(
+            ctx.offers,
+            campaigns.Occasion(
+                region=ctx.region,
+                occurred_at=activity.occurred_at,
+                merchant_id=getattr(activity, "merchant_id", None),
+                store_id=getattr(activity, "store_id", None),
+            ),
+            [campaigns.Line(scenarios[i], point_lines[i], categories[i]) for i in range(n)],
+        )
+        if ctx.offers
+        else _NO_CAMPAIGN  # what decide() says without offers, without building its input
     )
     bonuses = tuple(BonusLine(i, p.campaign.id, given) for p in decision.paid for i, given in enumerate(p.per_line) if given > 0)
     bonus_by_line = [0] * n
@@ -211,19 +218,20 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
             "total_points": points + bonus_points,
         }
     )
-    line_numbers = [
-        {"carbon_g": c, "base_points": p, "bonus_points": bonus_by_line[i]}
-        | ({"campaigns": {b.campaign_id: b.points for b in bonuses if b.line == i}} if bonus_by_line[i] else {})
-        for i, (c, p) in enumerate(zip(carbon_lines, point_lines, strict=True))
-    ]
     explained_lines = measured.explanation.get("lines")
-    if isinstance(explained_lines, list):  # lines the activity already explains (purchases): add the numbers
-        breakdown["lines"] = [{**line, **numbers} for line, numbers in zip(explained_lines, line_numbers, strict=True)]
-    elif n > 1:
-        breakdown["lines"] = [
-            {"scenario": scenarios[i]} | ({"category": categories[i]} if categories[i] else {}) | line_numbers[i]
-            for i in range(n)
+    if n > 1 or isinstance(explained_lines, list):  # (one line of its own: the activity's numbers say it all)
+        line_numbers = [
+            {"carbon_g": c, "base_points": p, "bonus_points": bonus_by_line[i]}
+            | ({"campaigns": {b.campaign_id: b.points for b in bonuses if b.line == i}} if bonus_by_line[i] else {})
+            for i, (c, p) in enumerate(zip(carbon_lines, point_lines, strict=True))
         ]
+        if isinstance(explained_lines, list):  # lines the activity already explains (purchases): add the numbers
+            breakdown["lines"] = [{**line, **numbers} for line, numbers in zip(explained_lines, line_numbers, strict=True)]
+        else:
+            breakdown["lines"] = [
+                {"scenario": scenarios[i]} | ({"category": categories[i]} if categories[i] else {}) | line_numbers[i]
+                for i in range(n)
+            ]
     return Award(
         status=Status.CAPPED if capped else Status.AWARDED,
         scenario=activity.scenario,
