@@ -245,11 +245,11 @@ class Purchase:
     def occurred_at(self) -> datetime:
         return self.purchased_at
 
-    def line_problem(self, line: PurchaseLine) -> str | None:
-        """Why a line earns nothing, or None when it is a certified green product on the purchase day."""
+    def line_problem(self, line: PurchaseLine, day: date) -> str | None:
+        """Why a line earns nothing, or None when it is a certified green product on the purchase day
+        (`day`, the purchase's local day, worked out once for all its lines)."""
         if line.product is None:
             return f"sku {line.sku} is not a certified green product of this merchant"
-        day = local_day(self.purchased_at)
         if line.product.valid_until < day:
             return (
                 f"the certificate {line.product.scheme} {line.product.number} of sku {line.sku} "
@@ -263,8 +263,9 @@ class Purchase:
             return Implausible(f"methodology {methodology.id} has no factor for {self.scenario}")
         carbon: list[tuple[str, int]] = []
         explained: list[dict[str, object]] = []
+        day = local_day(self.purchased_at)
         for line in self.lines:
-            problem = self.line_problem(line)
+            problem = self.line_problem(line, day)
             grams = 0 if problem is not None or line.product is None else line.product.carbon_g_per_unit * line.quantity
             carbon.append((self.scenario, grams))
             entry: dict[str, object] = {"sku": line.sku, "quantity": line.quantity, "amount_fen": line.amount_fen}

@@ -149,9 +149,10 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
     if m is None:
         reason = "no methodology is in force for this region at occurred_at"
         return _nothing(activity, Status.REJECTED, reason, {"scenario": activity.scenario}, None)
+    scenario = activity.scenario  # (a drop-off works its scenario out from its items each time)
     breakdown: dict[str, Any] = {
         "methodology": m.id,
-        "scenario": activity.scenario,
+        "scenario": scenario,
         "occurred_at": activity.occurred_at.isoformat(),
     }
     if ctx.duplicate_of is not None:
@@ -177,7 +178,7 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
     n = len(exact)
     refs = measured.refs or (None,) * n
     categories = measured.categories or (None,) * n
-    scenarios = [scenario for scenario, _ in measured.carbon_by_scenario]
+    scenarios = [line_scenario for line_scenario, _ in measured.carbon_by_scenario]
     decision = (
         campaigns.decide(
             ctx.offers,
@@ -234,7 +235,7 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
             ]
     return Award(
         status=Status.CAPPED if capped else Status.AWARDED,
-        scenario=activity.scenario,
+        scenario=scenario,
         family=activity.family,
         carbon_g=carbon_g,
         base_points=base_points,

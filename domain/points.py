@@ -67,7 +67,8 @@ def allocate(total: int, weights: Sequence[int] | Sequence[Fraction]) -> list[in
     parts_and_remainders = [divmod(total * w, whole) for w in weights]
     parts = [part for part, _ in parts_and_remainders]
     left = total - sum(parts)
-    order = sorted(range(len(weights)), key=lambda i: (-parts_and_remainders[i][1], i))
-    for i in order[:left]:
-        parts[i] += 1
+    if left:
+        order = sorted(range(len(weights)), key=lambda i: (-parts_and_remainders[i][1], i))
+        for i in order[:left]:
+            parts[i] += 1
     return parts
