@@ -47,12 +47,14 @@ def allocate(total: int, weights: Sequence[int] | Sequence[Fraction]) -> list[in
     leave over go one each to the largest remainders (earliest line on ties), so
     the parts always add up to exactly `total`.
     """
-    if total < 0 or any(w < 0 for w in weights):
-        raise ValueError("allocate splits non-negative amounts by non-negative weights")
     if len(weights) == 1:  # most activities have one line: nothing to split
+        if total < 0 or weights[0] < 0:
+            raise ValueError("allocate splits non-negative amounts by non-negative weights")
         if total and weights[0] == 0:
             raise ValueError("cannot split points across lines that all weigh nothing")
         return [total]
+    if total < 0 or any(w < 0 for w in weights):
+        raise ValueError("allocate splits non-negative amounts by non-negative weights")
     if not all(type(w) is int for w in weights):
         # Fractions: scale them to whole numbers over a common denominator (the proportions are the same)
         den = math.lcm(*(Fraction(w).denominator for w in weights))
