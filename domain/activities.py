@@ -6,6 +6,7 @@ implausible. Structural nonsense (negative distances, a trip that ends before
 it starts) never gets here: the API refuses it as malformed input.
 """
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
@@ -18,12 +19,17 @@ from domain.methodology import Methodology
 class Measured:
     """The carbon of an activity, by scenario, and the quantities that explain it."""
 
-    carbon_by_scenario: tuple[tuple[str, Fraction], ...]
+    carbon_by_scenario: tuple[tuple[str, int], ...]
+    """Per line, its exact carbon in units of 1/`carbon_per` gram."""
     explanation: dict[str, object]
     refs: tuple[str | None, ...] = ()
     """Per line (aligned with carbon_by_scenario), what names it in postings: refunds find lines by it."""
     categories: tuple[str | None, ...] = ()
     """Per line, the category campaigns may filter on (a product's or a recycling category)."""
+    carbon_per: int = 1
+    """The common denominator of the lines' carbon. Factors and bounds are decimals, so every quantity
+    here is an exact ratio of integers; the rules keep numerators and denominators as plain ints
+    rather than Fractions because they run for every activity (a million times per import)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +39,15 @@ class Implausible:
     """What was measured before the activity was found implausible, for the breakdown."""
 
 
-def _fmt(value: Fraction, places: int = 3) -> str:
-    """A non-negative quantity with `places` decimals, rounded half up (integer arithmetic only)."""
+def _ratio(numerator: int, denominator: int, places: int = 3) -> str:
+    """The non-negative quantity numerator / denominator with `places` decimals, rounded half up."""
     quantum = 10**places
-    scaled = (2 * value.numerator * quantum + value.denominator) // (2 * value.denominator)
-    return f"{scaled // quantum}.{scaled % quantum:0{places}d}"
+    whole, decimals = divmod((2 * numerator * quantum + denominator) // (2 * denominator), quantum)
+    return f"{whole}.{decimals:0{places}d}"
+
+
+def _fmt(value: Fraction, places: int = 3) -> str:
+    return _ratio(value.numerator, value.denominator, places)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,28 +72,33 @@ class Trip:
         bounds = methodology.travel.get(self.mode)
         if factor is None or bounds is None:
             return Implausible(f"methodology {methodology.id} has no factor for {self.scenario}")
-        km = Fraction(self.distance_m, 1000)
-        hours = Fraction(int((self.ended_at - self.started_at).total_seconds()), 3600)
-        if km < bounds.min_km:
-            return Implausible(f"distance {_fmt(km)} km is below the {_fmt(bounds.min_km)} km minimum for {self.mode}")
-        if km > bounds.max_km:
-            return Implausible(f"distance {_fmt(km)} km is above the {_fmt(bounds.max_km)} km maximum for {self.mode}")
-        if hours <= 0:
+        # km = metres / 1000, hours = seconds / 3600 and speed = km / hours, compared with the bounds
+        # (p / q) by cross-multiplying: a / b < p / q exactly when a × q < p × b (b and q are positive)
+        metres = self.distance_m
+        seconds = int((self.ended_at - self.started_at).total_seconds())
+        min_km, max_km, max_hours, max_kmh = bounds.min_km, bounds.max_km, bounds.max_hours, bounds.max_kmh
+        if metres * min_km.denominator < min_km.numerator * 1000:
+            return Implausible(f"distance {_ratio(metres, 1000)} km is below the {_fmt(min_km)} km minimum for {self.mode}")
+        if metres * max_km.denominator > max_km.numerator * 1000:
+            return Implausible(f"distance {_ratio(metres, 1000)} km is above the {_fmt(max_km)} km maximum for {self.mode}")
+        if seconds <= 0:
             return Implausible("a trip must take some time")
-        if hours > bounds.max_hours:
-            return Implausible(f"duration {_fmt(hours, 2)} h is above the {_fmt(bounds.max_hours, 2)} h maximum")
-        speed = km / hours
-        if speed > bounds.max_kmh:
+        if seconds * max_hours.denominator > max_hours.numerator * 3600:
+            return Implausible(f"duration {_ratio(seconds, 3600, 2)} h is above the {_fmt(max_hours, 2)} h maximum")
+        speed_num, speed_den = metres * 3600, seconds * 1000  # km/h
+        if speed_num * max_kmh.denominator > max_kmh.numerator * speed_den:
             return Implausible(
-                f"average speed {_fmt(speed, 1)} km/h is above the {_fmt(bounds.max_kmh, 1)} km/h maximum for {self.mode}"
+                f"average speed {_ratio(speed_num, speed_den, 1)} km/h is above the"
+                f" {_fmt(max_kmh, 1)} km/h maximum for {self.mode}"
             )
         return Measured(
-            carbon_by_scenario=((self.scenario, factor.value * km),),
+            carbon_by_scenario=((self.scenario, factor.value.numerator * metres),),
+            carbon_per=factor.value.denominator * 1000,
             explanation={
                 "factor": factor.describe(),
-                "distance_km": _fmt(km),
-                "duration_min": _fmt(hours * 60, 1),
-                "average_kmh": _fmt(speed, 1),
+                "distance_km": _ratio(metres, 1000),
+                "duration_min": _ratio(seconds, 60, 1),
+                "average_kmh": _ratio(speed_num, speed_den, 1),
             },
         )
 
@@ -114,7 +129,8 @@ class DailySteps:
         counted_from = max(self.counted_before, rules.floor_steps)
         new_steps = max(0, self.steps - counted_from)
         return Measured(
-            carbon_by_scenario=((self.scenario, factor.value * new_steps),),
+            carbon_by_scenario=((self.scenario, factor.value.numerator * new_steps),),
+            carbon_per=factor.value.denominator,
             explanation={
                 "factor": factor.describe(),
                 "day": self.day.isoformat(),
@@ -159,29 +175,35 @@ class Dropoff:
         return self.at
 
     def measure(self, methodology: Methodology) -> Measured | Implausible:
-        bounds = methodology.recycling
-        carbon: dict[str, Fraction] = {}
+        # weights are grams, bounds kg (p / q): g / 1000 > p / q exactly when g × q > p × 1000
+        per_line, per_dropoff = methodology.recycling.max_kg_per_line, methodology.recycling.max_kg_per_dropoff
+        weighed = []
         lines = []
-        total_kg = Fraction(0)
+        total_g = 0
         for item in self.items:
             scenario = f"recycling.{item.category}"
             factor = methodology.factor(scenario)
             if factor is None:
                 return Implausible(f"methodology {methodology.id} has no factor for {scenario}")
-            kg = Fraction(item.weight_g, 1000)
-            if kg > bounds.max_kg_per_line:
+            if item.weight_g * per_line.denominator > per_line.numerator * 1000:
                 return Implausible(
-                    f"{_fmt(kg)} kg of {item.category} is above the {_fmt(bounds.max_kg_per_line)} kg per line maximum"
+                    f"{_ratio(item.weight_g, 1000)} kg of {item.category} is above the {_fmt(per_line)} kg per line maximum"
                 )
-            total_kg += kg
-            carbon[scenario] = carbon.get(scenario, Fraction(0)) + factor.value * kg
-            lines.append({"category": item.category, "weight_kg": _fmt(kg), "factor": factor.describe()})
-        if total_kg > bounds.max_kg_per_dropoff:
-            return Implausible(f"{_fmt(total_kg)} kg is above the {_fmt(bounds.max_kg_per_dropoff)} kg per drop-off maximum")
+            total_g += item.weight_g
+            weighed.append((scenario, factor.value, item.weight_g))
+            lines.append({"category": item.category, "weight_kg": _ratio(item.weight_g, 1000), "factor": factor.describe()})
+        if total_g * per_dropoff.denominator > per_dropoff.numerator * 1000:
+            return Implausible(f"{_ratio(total_g, 1000)} kg is above the {_fmt(per_dropoff)} kg per drop-off maximum")
+        # carbon = Σ factor × g / 1000, over the common denominator of the factors (× 1000 for the kg)
+        common = math.lcm(*(value.denominator for _, value, _ in weighed))
+        carbon: dict[str, int] = {}
+        for scenario, value, grams in weighed:
+            carbon[scenario] = carbon.get(scenario, 0) + value.numerator * (common // value.denominator) * grams
         by_scenario = tuple(sorted(carbon.items()))
         return Measured(
             carbon_by_scenario=by_scenario,
-            explanation={"items": lines, "total_kg": _fmt(total_kg)},
+            carbon_per=common * 1000,
+            explanation={"items": lines, "total_kg": _ratio(total_g, 1000)},
             categories=tuple(scenario.removeprefix("recycling.") for scenario, _ in by_scenario),
         )
 
@@ -223,11 +245,11 @@ class Purchase:
     def occurred_at(self) -> datetime:
         return self.purchased_at
 
-    def line_problem(self, line: PurchaseLine) -> str | None:
-        """Why a line earns nothing, or None when it is a certified green product on the purchase day."""
+    def line_problem(self, line: PurchaseLine, day: date) -> str | None:
+        """Why a line earns nothing, or None when it is a certified green product on the purchase day
+        (`day`, the purchase's local day, worked out once for all its lines)."""
         if line.product is None:
             return f"sku {line.sku} is not a certified green product of this merchant"
-        day = local_day(self.purchased_at)
         if line.product.valid_until < day:
             return (
                 f"the certificate {line.product.scheme} {line.product.number} of sku {line.sku} "
@@ -239,12 +261,13 @@ class Purchase:
         factor = methodology.factor(self.scenario)
         if factor is None:
             return Implausible(f"methodology {methodology.id} has no factor for {self.scenario}")
-        carbon: list[tuple[str, Fraction]] = []
+        carbon: list[tuple[str, int]] = []
         explained: list[dict[str, object]] = []
+        day = local_day(self.purchased_at)
         for line in self.lines:
-            problem = self.line_problem(line)
+            problem = self.line_problem(line, day)
             grams = 0 if problem is not None or line.product is None else line.product.carbon_g_per_unit * line.quantity
-            carbon.append((self.scenario, Fraction(grams)))
+            carbon.append((self.scenario, grams))
             entry: dict[str, object] = {"sku": line.sku, "quantity": line.quantity, "amount_fen": line.amount_fen}
             if problem is not None or line.product is None:
                 entry |= {"eligible": False, "reason": problem}
@@ -303,7 +326,8 @@ class BankAction:
         if self.quantity > bounds.max_quantity:
             return Implausible(f"{self.quantity} units of {self.behaviour} is above the {bounds.max_quantity} per report maximum")
         return Measured(
-            carbon_by_scenario=((self.scenario, factor.value * self.quantity),),
+            carbon_by_scenario=((self.scenario, factor.value.numerator * self.quantity),),
+            carbon_per=factor.value.denominator,
             explanation={"factor": factor.describe(), "behaviour": self.behaviour, "quantity": self.quantity},
         )
 

@@ -6,9 +6,8 @@ saved and is never multiplied.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from fractions import Fraction
 from typing import Any
 
 from domain import campaigns, ledger
@@ -135,11 +134,14 @@ def window_problem(activity: Activity, m: Methodology, now: datetime) -> str | N
     """Not in the future (beyond the allowed clock skew), not older than the reporting window."""
     if isinstance(activity, DailySteps):
         return activity.day_out_of_window(now, m.window.max_age_days)
-    if activity.occurred_at > now + timedelta(minutes=m.window.max_future_skew_minutes):
+    if activity.occurred_at > now + m.window.future_skew:
         return "occurred_at is in the future"
-    if activity.occurred_at < now - timedelta(days=m.window.max_age_days):
+    if activity.occurred_at < now - m.window.max_age:
         return f"occurred_at is older than the {m.window.max_age_days}-day reporting window"
     return None
+
+
+_NO_CAMPAIGN = campaigns.Decision(paid=())
 
 
 def evaluate(activity: Activity, ctx: AwardContext) -> Award:
@@ -147,9 +149,10 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
     if m is None:
         reason = "no methodology is in force for this region at occurred_at"
         return _nothing(activity, Status.REJECTED, reason, {"scenario": activity.scenario}, None)
+    scenario = activity.scenario  # (a drop-off works its scenario out from its items each time)
     breakdown: dict[str, Any] = {
         "methodology": m.id,
-        "scenario": activity.scenario,
+        "scenario": scenario,
         "occurred_at": activity.occurred_at.isoformat(),
     }
     if ctx.duplicate_of is not None:
@@ -163,28 +166,32 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
     if isinstance(measured, Implausible):
         return _nothing(activity, Status.REJECTED, measured.reason, {**breakdown, **(measured.explanation or {})}, m.id)
 
-    exact = [carbon for _, carbon in measured.carbon_by_scenario]
-    carbon_g = int(sum(exact, Fraction(0)))  # grams, rounded down once per activity
+    exact = [carbon for _, carbon in measured.carbon_by_scenario]  # in 1/carbon_per grams
+    carbon_g = sum(exact) // measured.carbon_per  # grams, rounded down once per activity
     carbon_lines = allocate(carbon_g, exact)
     base_points = points_for_carbon(carbon_g, m.rate_points_per_g)
     cap = m.caps[activity.family]
     room = max(0, cap - ctx.used_today)
     points = min(base_points, room)
-    point_lines = allocate(points, [Fraction(c) for c in carbon_lines]) if carbon_g else [0] * len(exact)
+    point_lines = allocate(points, carbon_lines) if carbon_g else [0] * len(exact)
     capped = points < base_points
     n = len(exact)
     refs = measured.refs or (None,) * n
     categories = measured.categories or (None,) * n
-    scenarios = [scenario for scenario, _ in measured.carbon_by_scenario]
-    decision = campaigns.decide(
-        ctx.offers,
-        campaigns.Occasion(
-            region=ctx.region,
-            occurred_at=activity.occurred_at,
-            merchant_id=getattr(activity, "merchant_id", None),
-            store_id=getattr(activity, "store_id", None),
-        ),
-        [campaigns.Line(scenarios[i], point_lines[i], categories[i]) for i in range(n)],
+    scenarios = [line_scenario for line_scenario, _ in measured.carbon_by_scenario]
+    decision = (
+        campaigns.decide(
+            ctx.offers,
+            campaigns.Occasion(
+                region=ctx.region,
+                occurred_at=activity.occurred_at,
+                merchant_id=getattr(activity, "merchant_id", None),
+                store_id=getattr(activity, "store_id", None),
+            ),
+            [campaigns.Line(scenarios[i], point_lines[i], categories[i]) for i in range(n)],
+        )
+        if ctx.offers
+        else _NO_CAMPAIGN  # what decide() says without offers, without building its input
     )
     bonuses = tuple(BonusLine(i, p.campaign.id, given) for p in decision.paid for i, given in enumerate(p.per_line) if given > 0)
     bonus_by_line = [0] * n
@@ -212,22 +219,23 @@ def evaluate(activity: Activity, ctx: AwardContext) -> Award:
             "total_points": points + bonus_points,
         }
     )
-    line_numbers = [
-        {"carbon_g": c, "base_points": p, "bonus_points": bonus_by_line[i]}
-        | ({"campaigns": {b.campaign_id: b.points for b in bonuses if b.line == i}} if bonus_by_line[i] else {})
-        for i, (c, p) in enumerate(zip(carbon_lines, point_lines, strict=True))
-    ]
     explained_lines = measured.explanation.get("lines")
-    if isinstance(explained_lines, list):  # lines the activity already explains (purchases): add the numbers
-        breakdown["lines"] = [{**line, **numbers} for line, numbers in zip(explained_lines, line_numbers, strict=True)]
-    elif n > 1:
-        breakdown["lines"] = [
-            {"scenario": scenarios[i]} | ({"category": categories[i]} if categories[i] else {}) | line_numbers[i]
-            for i in range(n)
+    if n > 1 or isinstance(explained_lines, list):  # (one line of its own: the activity's numbers say it all)
+        line_numbers = [
+            {"carbon_g": c, "base_points": p, "bonus_points": bonus_by_line[i]}
+            | ({"campaigns": {b.campaign_id: b.points for b in bonuses if b.line == i}} if bonus_by_line[i] else {})
+            for i, (c, p) in enumerate(zip(carbon_lines, point_lines, strict=True))
         ]
+        if isinstance(explained_lines, list):  # lines the activity already explains (purchases): add the numbers
+            breakdown["lines"] = [{**line, **numbers} for line, numbers in zip(explained_lines, line_numbers, strict=True)]
+        else:
+            breakdown["lines"] = [
+                {"scenario": scenarios[i]} | ({"category": categories[i]} if categories[i] else {}) | line_numbers[i]
+                for i in range(n)
+            ]
     return Award(
         status=Status.CAPPED if capped else Status.AWARDED,
-        scenario=activity.scenario,
+        scenario=scenario,
         family=activity.family,
         carbon_g=carbon_g,
         base_points=base_points,

@@ -193,7 +193,7 @@ def wanted_per_line(c: Campaign, lines: Sequence[Line]) -> list[int]:
     assert c.bonus is not None
     if not any(hits):
         return [0] * len(lines)
-    return allocate(c.bonus, [Fraction(line.points if hit else 0) for line, hit in zip(lines, hits, strict=True)])
+    return allocate(c.bonus, [line.points if hit else 0 for line, hit in zip(lines, hits, strict=True)])
 
 
 def payout(offer: Offer, lines: Sequence[Line]) -> Payout:

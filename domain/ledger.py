@@ -39,13 +39,17 @@ class SystemAccountKind(StrEnum):
     ADJUSTMENT = "adjustment"
 
 
+_ISSUANCE = f"{SystemAccountKind.ISSUANCE}:"  # formatted once: formatting the enum member is the slow part
+_CAMPAIGN = f"{SystemAccountKind.CAMPAIGN}:"
+
+
 def issuance_account(scenario: str) -> str:
     """Points awarded for a scenario come out of that scenario's issuance account."""
-    return f"{SystemAccountKind.ISSUANCE}:{scenario}"
+    return f"{_ISSUANCE}{scenario}"
 
 
 def campaign_account(campaign_id: str) -> str:
-    return f"{SystemAccountKind.CAMPAIGN}:{campaign_id}"
+    return f"{_CAMPAIGN}{campaign_id}"
 
 
 ADJUSTMENT_ACCOUNT = str(SystemAccountKind.ADJUSTMENT)
@@ -91,16 +95,20 @@ class Posting:
             raise InvalidPosting("posted_at must carry a timezone")
         if len(self.legs) < 2:
             raise InvalidPosting("a posting needs at least two legs")
+        total = citizens = 0  # summed in the one pass: every award builds postings
         for leg in self.legs:
             if type(leg.points) is not int:
                 raise InvalidPosting("points are integers")
             if leg.points == 0:
                 raise InvalidPosting("a leg of zero points moves nothing")
-            if leg.account != CITIZEN:
+            if leg.account == CITIZEN:
+                citizens += 1
+            else:
                 system_account_kind(leg.account)
-        if sum(leg.points for leg in self.legs) != 0:
-            raise UnbalancedPosting(f"legs sum to {sum(leg.points for leg in self.legs)}, not 0")
-        if sum(1 for leg in self.legs if leg.account == CITIZEN) != 1:
+            total += leg.points
+        if total != 0:
+            raise UnbalancedPosting(f"legs sum to {total}, not 0")
+        if citizens != 1:
             raise InvalidPosting("a posting moves the points of exactly one citizen account")
         if type(self.carbon_g) is not int:
             raise InvalidPosting("carbon is integer grams")

@@ -7,7 +7,7 @@ at its occurred_at for its region, falling back to the `default` region.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
@@ -68,6 +68,13 @@ class BankBounds:
 class ReportingWindow:
     max_future_skew_minutes: int
     max_age_days: int
+    future_skew: timedelta = field(init=False, repr=False, compare=False)
+    max_age: timedelta = field(init=False, repr=False, compare=False)
+    """The two as timedeltas, made once per version rather than once per activity."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "future_skew", timedelta(minutes=self.max_future_skew_minutes))
+        object.__setattr__(self, "max_age", timedelta(days=self.max_age_days))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,7 @@
 """Carbon grams to points: the one rounding rule of the platform."""
 
+import math
+from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 
@@ -20,7 +22,8 @@ def points_for_carbon(carbon_g: int, rate_points_per_g: Fraction) -> int:
     """Base points for an activity: carbon × rate, rounded down once, per activity."""
     if carbon_g < 0:
         raise ValueError("carbon reduction cannot be negative")
-    return int(carbon_g * rate_points_per_g)  # int() of a non-negative Fraction floors
+    # floor(carbon × rate) in integers: this runs for every activity, and Fraction arithmetic is slow
+    return carbon_g * rate_points_per_g.numerator // rate_points_per_g.denominator
 
 
 def proportional_share(total: int, done_qty: int, total_qty: int) -> int:
@@ -37,28 +40,37 @@ def proportional_share(total: int, done_qty: int, total_qty: int) -> int:
     return sign * (abs(total) * done_qty // total_qty)
 
 
-def allocate(total: int, weights: list[Fraction]) -> list[int]:
+def allocate(total: int, weights: Sequence[int] | Sequence[Fraction]) -> list[int]:
     """Split a whole number of points (or grams) across lines in proportion to `weights`.
 
     Largest remainder: every part is its floor share, and the points the floors
     leave over go one each to the largest remainders (earliest line on ties), so
     the parts always add up to exactly `total`.
     """
-    if total < 0 or any(w < 0 for w in weights):
-        raise ValueError("allocate splits non-negative amounts by non-negative weights")
     if len(weights) == 1:  # most activities have one line: nothing to split
+        if total < 0 or weights[0] < 0:
+            raise ValueError("allocate splits non-negative amounts by non-negative weights")
         if total and weights[0] == 0:
             raise ValueError("cannot split points across lines that all weigh nothing")
         return [total]
-    whole = sum(weights, Fraction(0))
+    if total < 0 or any(w < 0 for w in weights):
+        raise ValueError("allocate splits non-negative amounts by non-negative weights")
+    if not all(type(w) is int for w in weights):
+        # Fractions: scale them to whole numbers over a common denominator (the proportions are the same)
+        den = math.lcm(*(Fraction(w).denominator for w in weights))
+        weights = [int(w * den) for w in weights]
+    whole = sum(weights)
     if whole == 0:
         if total:
             raise ValueError("cannot split points across lines that all weigh nothing")
         return [0] * len(weights)
-    shares = [total * w / whole for w in weights]
-    parts = [int(s) for s in shares]
+    # line i's exact share is total × w / whole = part + remainder / whole: integers only, as this runs
+    # for every line of every activity (the remainders share the denominator `whole`, so they compare)
+    parts_and_remainders = [divmod(total * w, whole) for w in weights]
+    parts = [part for part, _ in parts_and_remainders]
     left = total - sum(parts)
-    order = sorted(range(len(weights)), key=lambda i: (-(shares[i] - parts[i]), i))
-    for i in order[:left]:
-        parts[i] += 1
+    if left:
+        order = sorted(range(len(weights)), key=lambda i: (-parts_and_remainders[i][1], i))
+        for i in order[:left]:
+            parts[i] += 1
     return parts

@@ -1,12 +1,13 @@
 """Carbon → points, the one rounding rule, and proportional shares."""
 
+import math
 from fractions import Fraction
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.points import parse_rate, points_for_carbon, proportional_share
+from domain.points import allocate, parse_rate, points_for_carbon, proportional_share
 
 
 def test_one_point_per_gram_is_exact() -> None:
@@ -52,3 +53,32 @@ def test_shares_of_out_of_range_quantities_are_refused() -> None:
         proportional_share(100, 3, 2)
     with pytest.raises(ValueError):
         proportional_share(100, 1, 0)
+
+
+def _allocate_with_fractions(total: int, weights: list[Fraction]) -> list[int]:
+    """allocate as it was first written, in Fractions: the integer version must agree with it exactly."""
+    whole = sum(weights, Fraction(0))
+    shares = [total * w / whole for w in weights]
+    parts = [int(s) for s in shares]
+    order = sorted(range(len(weights)), key=lambda i: (-(shares[i] - parts[i]), i))
+    for i in order[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+@given(
+    total=st.integers(0, 10**7),
+    weights=st.lists(st.fractions(min_value=0, max_value=10**6, max_denominator=10**4), min_size=2, max_size=8),
+)
+def test_allocate_in_integers_is_the_fraction_rule(total: int, weights: list[Fraction]) -> None:
+    if sum(weights) == 0:
+        return
+    expected = _allocate_with_fractions(total, weights)
+    assert allocate(total, weights) == expected
+    den = math.lcm(*(w.denominator for w in weights))
+    assert allocate(total, [int(w * den) for w in weights]) == expected
+
+
+@given(carbon=st.integers(0, 10**9), rate=st.fractions(min_value=0, max_value=100, max_denominator=10**6))
+def test_points_for_carbon_floors_the_exact_product(carbon: int, rate: Fraction) -> None:
+    assert points_for_carbon(carbon, rate) == int(carbon * rate)
