@@ -192,14 +192,17 @@ async def _optimistically(conn: asyncpg.Connection, pending: list["_Pending"], r
 
 
 async def _in_rounds(conn: asyncpg.Connection, pending: list["_Pending"], outcomes: dict[int, "Outcome"], run: Run) -> None:
-    """Many citizens (a batch, an import chunk): each round locks the citizens no concurrent award
-    holds (SKIP LOCKED) and commits their items; a round that finds all taken waits for one.
-    A round never waits while holding locks, so two batches never deadlock, and batches that
-    share a few citizens still run side by side. Every item is idempotent on its own, so
-    committing a batch in rounds changes no answer."""
+    """Many citizens (a batch, an import chunk): the first round locks the citizens no concurrent
+    award holds (SKIP LOCKED, never waiting) and commits their items, so batches that share a few
+    citizens run side by side; the next round waits for the few left, locking them in one order
+    (as every waiting locker does), so two batches never deadlock and a batch takes two rounds,
+    not one per contended citizen. Every item is idempotent on its own, so committing a batch in
+    rounds changes no answer."""
     remaining = pending
+    first = True
     while remaining:
-        got = await _retrying(functools.partial(_round, conn, remaining, run))
+        got = await _retrying(functools.partial(_round, conn, remaining, run, wait=not first))
+        first = False
         remaining = [p for p in remaining if p.user_id not in got]
         if remaining:  # held by a concurrent award, or no such citizen (unknown, or erased): only ask then
             existing = await repo.existing_citizens(conn, [p.user_id for p in remaining if p.user_id])
@@ -209,10 +212,13 @@ async def _in_rounds(conn: asyncpg.Connection, pending: list["_Pending"], outcom
             remaining = [p for p in remaining if p.user_id in existing]
 
 
-async def _round(conn: asyncpg.Connection, remaining: list["_Pending"], run: Run) -> set[uuid.UUID]:
+async def _round(conn: asyncpg.Connection, remaining: list["_Pending"], run: Run, *, wait: bool) -> set[uuid.UUID]:
     async with conn.transaction():
         users = list({p.user_id for p in remaining if p.user_id})
-        got = await repo.lock_available_citizens(conn, users) or await repo.lock_citizens(conn, [min(users)])
+        if wait:
+            got = await repo.lock_citizens(conn, users)
+        else:
+            got = await repo.lock_available_citizens(conn, users) or await repo.lock_citizens(conn, [min(users)])
         await run([p for p in remaining if p.user_id in got], False)
     return got
 

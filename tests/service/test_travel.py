@@ -178,3 +178,27 @@ async def test_awards_create_expiry_lots(client: AsyncClient, factory: Factory, 
     assert (lot.points, lot.remaining) == (200, 200)
     shanghai_year = (datetime.now(UTC) + timedelta(hours=8)).year
     assert lot.expires_at == datetime(shanghai_year + 2, 1, 1, tzinfo=UTC) - timedelta(hours=8)
+
+
+async def test_concurrent_batches_over_the_same_citizens_all_finish_within_the_caps(
+    client: AsyncClient, factory: Factory
+) -> None:
+    """Six batches at once, each with two trips for every one of the same eight citizens (listed in
+    different orders): every batch contends for every citizen, in rounds, without a deadlock, and
+    no citizen passes the daily travel cap (1,000 points; a 10 km trip is 468)."""
+    partner = await factory.partner("transit")
+    citizens = [await factory.citizen() for _ in range(8)]
+
+    def batch(n: int) -> dict[str, Any]:
+        order = citizens[n % 8 :] + citizens[: n % 8]
+        return {"items": [trip(c) for c in order for _ in range(2)]}
+
+    responses = await asyncio.gather(
+        *(client.post("/v1/activities/travel:batch", json=batch(n), headers=partner.headers) for n in range(6))
+    )
+    assert {r.status_code for r in responses} == {200}
+    results = [x for r in responses for x in r.json()["results"]]
+    assert {x["status_code"] for x in results} == {201}
+    assert sum(x["activity"]["points"] for x in results) == 8 * 1000
+    for citizen in citizens:
+        assert (await client.get("/v1/me/account", headers=citizen.headers)).json()["balance"] == 1000
