@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import functools
 import itertools
-import json
 import logging
 import secrets
 import uuid
@@ -31,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.calendar import SHANGHAI
 from domain.leaderboards import Period, period_bounds, period_key
+from service import compact_json
 from service.deps import after_commit
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def _batches(pending: dict[str, dict[str, int]], size: int) -> Iterator[str]:
 
 
 def _batch(inc: dict[str, dict[str, int]]) -> str:
-    return json.dumps({"inc": inc, "ttl": {key: int(TTL[Period(key.split(":")[1])].total_seconds()) for key in inc}})
+    return compact_json.dumps({"inc": inc, "ttl": {key: int(TTL[Period(key.split(":")[1])].total_seconds()) for key in inc}})
 
 
 class Recorder:
