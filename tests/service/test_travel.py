@@ -202,3 +202,29 @@ async def test_concurrent_batches_over_the_same_citizens_all_finish_within_the_c
     assert sum(x["activity"]["points"] for x in results) == 8 * 1000
     for citizen in citizens:
         assert (await client.get("/v1/me/account", headers=citizen.headers)).json()["balance"] == 1000
+
+
+async def test_a_large_batch_answers_as_one_piece_though_awarded_in_parts(client: AsyncClient, factory: Factory) -> None:
+    """600 items (the pipeline splits batches of 500 and more by citizen over two connections):
+    40 citizens with 15 trips each, interleaved, so every citizen reaches the daily cap in item
+    order; plus one external_id used for two citizens (the first in batch order wins, the
+    second is 409) and an exact repeat (a replay of the first)."""
+    partner = await factory.partner("transit")
+    citizens = [await factory.citizen() for _ in range(40)]
+    items = [trip(c, external_id=f"big-{n}-{i}") for n in range(15) for i, c in enumerate(citizens)]
+    items[5] = trip(citizens[5], external_id="shared")
+    items[46] = trip(citizens[6], external_id="shared")  # another citizen's trip under the same id
+    items[47] = dict(items[5])
+    r = await client.post("/v1/activities/travel:batch", json={"items": items}, headers=partner.headers)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["index"] for x in results] == list(range(600))
+    assert results[5]["status_code"] == 201 and not results[5]["replayed"]
+    assert (results[46]["status_code"], results[46]["problem"]["code"]) == (409, "idempotency_conflict")
+    assert results[47]["replayed"] and results[47]["activity"] == results[5]["activity"]
+    for i, citizen in enumerate(citizens):
+        mine = [results[n * 40 + i] for n in range(15) if n * 40 + i not in (46, 47)]
+        points = [x["activity"]["points"] for x in mine]
+        assert points[:3] == [468, 468, 64] and set(points[3:]) == {0}, (i, points)
+        assert [x["activity"]["status"] for x in mine[:3]] == ["awarded", "awarded", "capped"]
+        assert (await client.get("/v1/me/account", headers=citizen.headers)).json()["balance"] == 1000
