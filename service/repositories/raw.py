@@ -6,9 +6,8 @@ the hot statements go to the driver. They stay in the session's transaction:
 the session begins it, commits it and rolls it back as usual.
 """
 
-import contextlib
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,14 +66,3 @@ async def connection(session: AsyncSession) -> asyncpg.Connection:
     adapted: Any = (await connection.get_raw_connection()).dbapi_connection
     raw: asyncpg.Connection = adapted._connection
     return raw
-
-
-@contextlib.asynccontextmanager
-async def extra_connection(session: AsyncSession) -> AsyncIterator[asyncpg.Connection]:
-    """One more asyncpg connection from the session's pool, in autocommit, for work that runs
-    beside the session's own (the award pipeline's parts); back to the pool on exit."""
-    engine: Any = session.bind
-    async with engine.connect() as connection:
-        adapted: Any = (await connection.get_raw_connection()).dbapi_connection
-        raw: asyncpg.Connection = adapted._connection
-        yield raw

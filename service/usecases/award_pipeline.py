@@ -22,8 +22,6 @@ holds the budgeted campaigns' shards too, so what it reads is what it may spend.
 A single post is a batch of one: the same code, the same guarantees.
 """
 
-import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -54,9 +52,6 @@ log = logging.getLogger(__name__)
 
 OPTIMISTIC_ATTEMPTS = 2
 MAX_ATTEMPTS = 4
-PARTS = 2
-"""A large batch is split by citizen into this many parts, awarded side by side on their own connections."""
-PART_MIN_ITEMS = 250
 _TWIN = -1  # an outcome to be copied from an earlier item of the same batch
 
 
@@ -139,20 +134,14 @@ async def award_reports(
     conn = await raw.connection(session)
     outcomes: dict[int, Outcome] = {}
     pending = await _resolve(conn, reports, outcomes)
-
-    def run_on(c: asyncpg.Connection) -> Run:
-        return functools.partial(_evaluate_and_write, c, outcomes, methodologies, now)
-
-    run = run_on(conn)
+    run = functools.partial(_evaluate_and_write, conn, outcomes, methodologies, now)
     if conn.is_in_transaction():
         # the caller's transaction holds what it wrote before: one locked attempt in a savepoint
         await _retrying(lambda: _locked(conn, pending, run))
     elif len({p.user_id for p in pending}) <= 1:
         await _optimistically(conn, pending, run)
-    elif len(pending) < 2 * PART_MIN_ITEMS:
-        await _in_rounds(conn, pending, outcomes, run)
     else:
-        await _in_parts(session, conn, pending, outcomes, run_on)
+        await _in_rounds(conn, pending, outcomes, run)
     for index, outcome in outcomes.items():  # in-batch twins answer exactly as the first of them
         if outcome.status_code == _TWIN:
             first = next(o for o in outcomes.values() if o.activity_id == outcome.activity_id and o.status_code == 201)
@@ -221,38 +210,6 @@ async def _in_rounds(conn: asyncpg.Connection, pending: list["_Pending"], outcom
                 if p.user_id not in existing:  # nobody earns for an account that does not exist
                     outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
             remaining = [p for p in remaining if p.user_id in existing]
-
-
-async def _in_parts(
-    session: AsyncSession,
-    conn: asyncpg.Connection,
-    pending: list["_Pending"],
-    outcomes: dict[int, "Outcome"],
-    run_on: Callable[[asyncpg.Connection], Run],
-) -> None:
-    """A large batch (a 1,000-trip request, an import chunk) in PARTS parts, each on its own
-    connection, so that one part's evaluation (Python) overlaps another's write (PostgreSQL).
-    Parts split by citizen: no two parts ever touch the same citizen, a citizen's items keep
-    their order, and citizens whose items share an external_id go to the first part together
-    (the first of them in batch order gets the key, as in one piece): the answers are those of
-    the batch in one piece."""
-    owners: dict[str, set[uuid.UUID | None]] = {}
-    for p in pending:
-        if p.report.external_id is not None:
-            owners.setdefault(p.report.external_id, set()).add(p.user_id)
-    linked = {user for users in owners.values() if len(users) > 1 for user in users}
-    parts: list[list[_Pending]] = [[] for _ in range(PARTS)]
-    for p in pending:
-        parts[0 if p.user_id in linked else hash(p.user_id) % PARTS].append(p)
-    async with contextlib.AsyncExitStack() as stack:
-        conns = [conn] + [await stack.enter_async_context(raw.extra_connection(session)) for _ in parts[1:]]
-        try:
-            # one part failing stops the others before their connections go back to the pool
-            async with asyncio.TaskGroup() as group:
-                for c, part in zip(conns, parts, strict=True):
-                    group.create_task(_in_rounds(c, part, outcomes, run_on(c)))
-        except BaseExceptionGroup as failed:
-            raise failed.exceptions[0] from None  # what the batch in one piece would have raised (a 503, say)
 
 
 async def _round(conn: asyncpg.Connection, remaining: list["_Pending"], run: Run, *, wait: bool) -> set[uuid.UUID]:

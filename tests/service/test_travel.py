@@ -204,11 +204,10 @@ async def test_concurrent_batches_over_the_same_citizens_all_finish_within_the_c
         assert (await client.get("/v1/me/account", headers=citizen.headers)).json()["balance"] == 1000
 
 
-async def test_a_large_batch_answers_as_one_piece_though_awarded_in_parts(client: AsyncClient, factory: Factory) -> None:
-    """600 items (the pipeline splits batches of 500 and more by citizen over two connections):
-    40 citizens with 15 trips each, interleaved, so every citizen reaches the daily cap in item
-    order; plus one external_id used for two citizens (the first in batch order wins, the
-    second is 409) and an exact repeat (a replay of the first)."""
+async def test_a_large_batch_keeps_each_citizens_order_and_the_first_user_of_an_id(client: AsyncClient, factory: Factory) -> None:
+    """600 items: 40 citizens with 15 trips each, interleaved, so every citizen reaches the daily
+    cap in item order; plus one external_id used for two citizens (the first in batch order wins,
+    the second is 409) and an exact repeat (a replay of the first)."""
     partner = await factory.partner("transit")
     citizens = [await factory.citizen() for _ in range(40)]
     items = [trip(c, external_id=f"big-{n}-{i}") for n in range(15) for i, c in enumerate(citizens)]
