@@ -87,12 +87,14 @@ async def get_link(session: AsyncSession, link_id: uuid.UUID) -> LinkRow | None:
 async def live_link_of(
     session: AsyncSession, *, bank_id: uuid.UUID, user_id: uuid.UUID | None = None, customer_ref: str | None = None
 ) -> LinkRow | None:
+    # Only the filters given, not `(:u IS NULL OR user_id = :u)`: statements run with generic
+    # plans (service/database.py), which could not use the live-link indexes for such a filter.
+    filters = "".join(
+        (" AND user_id = :u" if user_id is not None else "", " AND customer_ref = :c" if customer_ref is not None else "")
+    )
     row = (
         await session.execute(
-            text(
-                f"SELECT {_LINK_COLUMNS} FROM bank_links WHERE partner_id = :p AND revoked_at IS NULL "  # noqa: S608
-                "AND (CAST(:u AS uuid) IS NULL OR user_id = :u) AND (CAST(:c AS text) IS NULL OR customer_ref = :c)"
-            ),
+            text(f"SELECT {_LINK_COLUMNS} FROM bank_links WHERE partner_id = :p AND revoked_at IS NULL{filters}"),  # noqa: S608
             {"p": bank_id, "u": user_id, "c": customer_ref},
         )
     ).first()

@@ -216,20 +216,24 @@ class StatementLine:
     memo: str | None
 
 
+_STATEMENT = """
+    SELECT e.id, e.posted_at, e.kind, e.points, e.carbon_g, e.scenario, e.activity_id, e.campaign_id, p.memo
+    FROM entries e JOIN postings p ON p.user_id = e.user_id AND p.id = e.posting_id
+    WHERE e.user_id = :user_id AND e.account = 'citizen'{page}
+    ORDER BY e.id DESC
+    LIMIT :limit"""
+_STATEMENT_FIRST_PAGE = text(_STATEMENT.format(page=""))
+_STATEMENT_PAGE = text(_STATEMENT.format(page=" AND e.id < :before"))
+
+
 async def citizen_statement(
     session: AsyncSession, user_id: uuid.UUID, *, before_id: int | None, limit: int
 ) -> list[StatementLine]:
     """The citizen's own entries, newest first, one index range scan per page."""
+    # `e.id < :before` only when paging on: with generic plans (service/database.py) an
+    # `(:before IS NULL OR e.id < :before)` filter would scan every newer entry of the citizen.
     rows = await session.execute(
-        text(
-            """
-            SELECT e.id, e.posted_at, e.kind, e.points, e.carbon_g, e.scenario, e.activity_id, e.campaign_id, p.memo
-            FROM entries e JOIN postings p ON p.user_id = e.user_id AND p.id = e.posting_id
-            WHERE e.user_id = :user_id AND e.account = 'citizen' AND (CAST(:before AS bigint) IS NULL OR e.id < :before)
-            ORDER BY e.id DESC
-            LIMIT :limit
-            """
-        ),
+        _STATEMENT_PAGE if before_id is not None else _STATEMENT_FIRST_PAGE,
         {"user_id": user_id, "before": before_id, "limit": limit},
     )
     return [StatementLine(*row) for row in rows]
