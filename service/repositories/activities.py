@@ -313,10 +313,6 @@ def _write_statement(
     return Sql.of("WITH " + ledger.LEDGER_CTES + "".join(parts) + "\n    )" + ledger.LEDGER_RESULT)
 
 
-# One JSON document per table: far cheaper to encode than an array per column.
-_dumps = compact_json.dumps
-
-
 async def write(
     conn: asyncpg.Connection,
     w: AwardWrite,
@@ -333,8 +329,9 @@ async def write(
     citizen it credits has changed since those versions were read.
     """
     params = ledger.ledger_params(postings, deltas, created_by=created_by, now=now, expected_versions=expected_versions)
+    # one JSON document per table: far cheaper to encode than an array per column
     params |= {
-        "activities": _dumps(
+        "activities": compact_json.dumps(
             [
                 {
                     "user_id": a.user_id,
@@ -360,7 +357,7 @@ async def write(
                 for a in w.activities
             ]
         ),
-        "keys": _dumps(
+        "keys": compact_json.dumps(
             [
                 {
                     "partner_id": k.partner_id,
@@ -374,15 +371,17 @@ async def write(
                 for k in w.keys
             ]
         ),
-        "fingerprints": _dumps(
+        "fingerprints": compact_json.dumps(
             [{"user_id": u, "fingerprint": fp, "activity_id": a, "partner_id": partner} for u, fp, a, partner in w.fingerprints]
         ),
-        "usage": _dumps([{"user_id": u, "day": d, "family": f, "points": n} for (u, d, f), n in w.usage.items()]),
-        "steps": _dumps([{"user_id": u, "day": d, "steps": n} for (u, d), n in w.steps.items()]),
-        "shards": _dumps([{"campaign_id": c, "shard": n, "points": p} for c, n, p in w.shard_spend]),
+        "usage": compact_json.dumps([{"user_id": u, "day": d, "family": f, "points": n} for (u, d, f), n in w.usage.items()]),
+        "steps": compact_json.dumps([{"user_id": u, "day": d, "steps": n} for (u, d), n in w.steps.items()]),
+        "shards": compact_json.dumps([{"campaign_id": c, "shard": n, "points": p} for c, n, p in w.shard_spend]),
         "shard_count": len(w.shard_spend),
-        "citizen_spend": _dumps([{"user_id": u, "campaign_id": c, "spent": p} for (u, c), p in w.citizen_spend.items()]),
-        "lots": _dumps(
+        "citizen_spend": compact_json.dumps(
+            [{"user_id": u, "campaign_id": c, "spent": p} for (u, c), p in w.citizen_spend.items()]
+        ),
+        "lots": compact_json.dumps(
             [
                 {
                     "user_id": lot.user_id,

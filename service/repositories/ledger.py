@@ -155,18 +155,15 @@ def ledger_params(
         "count": len(postings),
         "created_by": created_by,
         "now": now,
-        "postings": _json(posting_rows),
-        "entries": _json(entry_rows),
-        "accounts": _json(list(per_user.values())),
+        "postings": compact_json.dumps(posting_rows),
+        "entries": compact_json.dumps(entry_rows),
+        "accounts": compact_json.dumps(list(per_user.values())),
         "s_code": system_codes,
         "s_kind": [str(system_account_kind(c)) for c in system_codes],
         "a_users": list(per_user),
         "a_count": len(per_user),
         "strict": expected_versions is not None,
     }
-
-
-_json = compact_json.dumps
 
 
 def posted_ids(rows: Sequence[Any], params: Mapping[str, Any]) -> list[PostedIds]:

@@ -116,9 +116,6 @@ def activity_answer(activity_id: uuid.UUID, award: Award) -> dict[str, Any]:
     return answer
 
 
-_dumps = compact_json.dumps
-
-
 def _conflict() -> ProblemError:
     return ProblemError(409, "idempotency_conflict", "this external_id was already used with a different request")
 
@@ -345,7 +342,7 @@ async def _evaluate_and_write(
             postings.append(posting)
             posting_owner.append(p)
             carbon += posting.carbon_g
-        answer = _dumps(activity_answer(p.activity_id, award))
+        answer = compact_json.dumps(activity_answer(p.activity_id, award))
         outcomes[p.index] = Outcome(201, body=answer, activity_id=p.activity_id, award_status=str(award.status))
         if carbon:
             outcomes[p.index].gain = leaderboards.Gain(str(p.user_id), r.region, activity.occurred_at, carbon)
