@@ -6,11 +6,13 @@ transaction ends, then sees its stored answer: a unique constraint, never
 read-then-write, decides who does the work.
 """
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Header
 from fastapi.responses import Response
 from sqlalchemy import text
@@ -20,6 +22,27 @@ from service.problems import ProblemError
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    """A digest of what was asked, insensitive to JSON key order and white space.
+
+    Two requests under one key are "the same" exactly when this is equal;
+    otherwise the second is an `idempotency_conflict`.
+    """
+    return hashlib.sha256(f"{method.upper()} {path}\n".encode() + _canonical(body)).hexdigest()
+
+
+def _canonical(body: Any) -> bytes:
+    """Sorted keys, no white space, UTF-8 unescaped: the bytes of
+    `json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`, which earlier
+    releases hashed, for every body of strings, integers, booleans and nulls (orjson writes them
+    the same way, ~10x faster; tests/service/test_request_hash.py holds it to that). Numbers orjson
+    will not write (integers beyond 64 bits) take the old path."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 async def idempotency_key_header(

@@ -9,13 +9,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import TypeAdapter, ValidationError
 
 from domain.activities import Dropoff, DropoffItem
-from domain.idempotency import request_hash
 from service.api.schemas import ActivityOut, BatchOut, RecyclingIn, TravelBatchIn, TravelIn
 from service.auth.deps import AnyPartner, PartnerPrincipal, partner_with_scope
 from service.clock import utcnow
 from service.deps import SessionDep
 from service.directory import Directory, PartnerFacts
-from service.idempotency import REPLAYED_HEADER
+from service.idempotency import REPLAYED_HEADER, request_hash
 from service.problems import ProblemError, problem_responses
 from service.repositories import activities as activities_repo
 from service.usecases.award_pipeline import Outcome, Report, award_reports

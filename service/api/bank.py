@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from domain import statements
 from domain.activities import BankAction
-from domain.idempotency import request_hash
 from service.api.activities import award, reporting_partner, single_response
 from service.api.bank_schemas import (
     BankAccountOut,
@@ -27,7 +26,7 @@ from service.api.schemas import ActivityOut
 from service.auth.deps import PartnerPrincipal, partner_with_scope
 from service.clock import utcnow
 from service.deps import SessionDep
-from service.idempotency import REPLAYED_HEADER
+from service.idempotency import REPLAYED_HEADER, request_hash
 from service.pagination import CursorQuery, LimitQuery, capped, decode_cursor, encode_cursor
 from service.problems import ProblemError, problem_responses
 from service.repositories import ledger as ledger_repo

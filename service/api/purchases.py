@@ -7,12 +7,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, StrictInt, field_validator
 
 from domain.activities import GreenProduct, Purchase, PurchaseLine
-from domain.idempotency import request_hash
 from service.api.activities import award, reporting_partner, single_response
 from service.api.schemas import ActivityOut, ExternalId, Strict, UserRef
 from service.auth.deps import PartnerPrincipal, partner_with_scope
 from service.clock import utcnow
 from service.deps import SessionDep
+from service.idempotency import request_hash
 from service.problems import ProblemError, problem_responses
 from service.repositories import raw
 from service.usecases import refunds

@@ -8,10 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import ledger
 from domain.calendar import lot_expiry
-from domain.idempotency import request_hash
 from domain.lots import credited_lot_points
 from service import audit, idempotency
 from service.deps import after_commit
+from service.idempotency import request_hash
 from service.observability import LEDGER_POSTINGS
 from service.problems import ProblemError
 from service.repositories import ledger as ledger_repo

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import ledger
 from domain import redemption as rules
 from domain.errors import OutOfStock
-from domain.idempotency import request_hash
 from domain.redemption import RedemptionStatus, RewardTerms
 from service import audit, idempotency
 from service.deps import after_commit
+from service.idempotency import request_hash
 from service.observability import LEDGER_POSTINGS
 from service.problems import ProblemError
 from service.repositories import ledger as ledger_repo

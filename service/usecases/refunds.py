@@ -18,12 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import ledger
 from domain.errors import DomainError
-from domain.idempotency import request_hash
 from domain.ledger import EntryKind
 from domain.refunds import RefundRefused, plan
 from service import leaderboards
 from service.deps import after_commit
-from service.idempotency import StoredAnswer
+from service.idempotency import StoredAnswer, request_hash
 from service.observability import LEDGER_POSTINGS
 from service.problems import ProblemError
 from service.repositories import ledger as ledger_repo

@@ -2,9 +2,9 @@
 alone, in a batch or in an import is the same request (the same idempotency hash)."""
 
 from domain.activities import Trip
-from domain.idempotency import request_hash
 from service.api.schemas import TravelIn
 from service.directory import PartnerFacts
+from service.idempotency import request_hash
 from service.usecases.award_pipeline import Report
 
 

@@ -1,12 +1,4 @@
-from domain.idempotency import request_hash
 from domain.levels import Level, level_for
-
-
-def test_request_hash_ignores_key_order_but_not_values() -> None:
-    a = request_hash("POST", "/v1/x", {"a": 1, "b": [1, 2]})
-    assert a == request_hash("post", "/v1/x", {"b": [1, 2], "a": 1})
-    assert a != request_hash("POST", "/v1/x", {"a": 1, "b": [2, 1]})
-    assert a != request_hash("POST", "/v1/y", {"a": 1, "b": [1, 2]})
 
 
 def test_level_is_the_highest_threshold_reached() -> None:
