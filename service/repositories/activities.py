@@ -85,19 +85,15 @@ class AwardContextRows:
     """Bonus points each citizen already got from each of those campaigns."""
 
 
+# The accounts and the day's usage come as arrays (one element per row), which asyncpg decodes
+# natively: parsing a thousand uuids and dates out of JSON text cost more than the query.
 _CONTEXT_ACCOUNTS = """
-    SELECT
-      (SELECT coalesce(json_agg(json_build_array(a.user_id, a.version)), '[]')
-         FROM citizen_accounts a JOIN users u ON u.id = a.user_id
-         WHERE a.user_id = ANY(CAST(:users AS uuid[])) AND u.erased_at IS NULL),"""
+    SELECT acc.users, acc.versions,"""
 _CONTEXT_KEYS = """
       (SELECT coalesce(json_agg(json_build_array(external_id, request_hash, status_code, response)), '[]')
          FROM activity_keys WHERE partner_id = :partner AND external_id = ANY(CAST(:external_ids AS text[]))),"""
 _CONTEXT_USAGE = """
-      (SELECT coalesce(json_agg(json_build_array(d.user_id, d.day, d.family, d.points)), '[]')
-         FROM daily_usage d
-         JOIN unnest(CAST(:u_user AS uuid[]), CAST(:u_day AS date[]), CAST(:u_family AS text[])) AS k(user_id, day, family)
-           ON d.user_id = k.user_id AND d.day = k.day AND d.family = k.family),"""
+      used.users, used.days, used.families, used.points,"""
 _CONTEXT_FINGERPRINTS = """
       (SELECT coalesce(json_agg(json_build_array(f.user_id, f.fingerprint, f.activity_id)), '[]')
          FROM fingerprints f
@@ -110,6 +106,15 @@ _CONTEXT_STEPS = """
            ON s.user_id = k.user_id AND s.day = k.day),"""
 _NOTHING = """
       CAST('[]' AS json),"""
+_CONTEXT_FROM = """
+    FROM (SELECT array_agg(a.user_id) AS users, array_agg(a.version) AS versions
+            FROM citizen_accounts a JOIN users u ON u.id = a.user_id
+           WHERE a.user_id = ANY(CAST(:users AS uuid[])) AND u.erased_at IS NULL) AS acc,
+         (SELECT array_agg(d.user_id) AS users, array_agg(d.day) AS days, array_agg(d.family) AS families,
+                 array_agg(d.points) AS points
+            FROM daily_usage d
+            JOIN unnest(CAST(:u_user AS uuid[]), CAST(:u_day AS date[]), CAST(:u_family AS text[])) AS k(user_id, day, family)
+              ON d.user_id = k.user_id AND d.day = k.day AND d.family = k.family) AS used"""
 
 
 @functools.cache
@@ -122,6 +127,7 @@ def _context_statement(keys: bool, fingerprints: bool, steps: bool) -> Sql:
         + (_CONTEXT_FINGERPRINTS if fingerprints else _NOTHING)
         + (_CONTEXT_STEPS if steps else _NOTHING)
         + campaigns.CONTEXT_CAMPAIGNS
+        + _CONTEXT_FROM
     )
 
 
@@ -157,12 +163,18 @@ async def award_context(
     statement = _context_statement(keys=bool(external_ids), fingerprints=bool(fingerprint_keys), steps=bool(step_keys))
     row = await conn.fetchrow(statement.text, *statement.args(params))
     assert row is not None
-    # SQLAlchemy's asyncpg dialect decodes json on its connections; a bare connection would not
-    versions, keys, used, fps, steps, live, spend = (json.loads(part) if isinstance(part, str) else part for part in row)
+    users, versions, keys, used_users, used_days, used_families, used_points, fps, steps, live, spend = (
+        # SQLAlchemy's asyncpg dialect decodes json on its connections; a bare connection would not
+        json.loads(part) if isinstance(part, str) else part
+        for part in row
+    )
     return AwardContextRows(
-        versions={uuid.UUID(u): int(v) for u, v in versions},
+        versions=dict(zip(users or (), versions or (), strict=True)),
         keys={k[0]: StoredKey(k[1], k[2], k[3]) for k in keys},
-        usage={(uuid.UUID(u), date.fromisoformat(d), f): int(p) for u, d, f, p in used},
+        usage={
+            (u, d, f): p
+            for u, d, f, p in zip(used_users or (), used_days or (), used_families or (), used_points or (), strict=True)
+        },
         fingerprints={(uuid.UUID(u), fp): uuid.UUID(a) for u, fp, a in fps},
         steps={(uuid.UUID(u), date.fromisoformat(d)): int(n) for u, d, n in steps},
         campaigns=campaigns.live_campaigns(live),
@@ -170,7 +182,7 @@ async def award_context(
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class ActivityRow:
     user_id: uuid.UUID
     id: uuid.UUID
@@ -193,7 +205,7 @@ class ActivityRow:
     breakdown: dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class KeyRow:
     partner_id: uuid.UUID
     external_id: str
@@ -204,7 +216,7 @@ class KeyRow:
     response: str
 
 
-@dataclass
+@dataclass(slots=True)
 class LotRow:
     user_id: uuid.UUID
     posting_n: int
@@ -286,9 +298,9 @@ _STEPS = """
 _LOTS = """
     ), lot_in AS (
         SELECT t.*, sum(t.points) OVER (PARTITION BY t.user_id) AS credited,
-               sum(t.points) OVER (PARTITION BY t.user_id ORDER BY t.n) - t.points AS before_this
+               sum(t.points) OVER (PARTITION BY t.user_id ORDER BY t.posting_n) - t.points AS before_this
         FROM json_to_recordset(CAST(:lots AS json))
-             AS t(user_id uuid, n int, earned_at timestamptz, expires_at timestamptz, points bigint)
+             AS t(user_id uuid, posting_n int, earned_at timestamptz, expires_at timestamptz, points bigint)
     ), act_lots AS (
         -- Lots hold what can still be spent: sum(remaining) = max(balance, 0). Points that
         -- repay a negative balance (after a refund of spent points) get no lot to expire.
@@ -297,7 +309,7 @@ _LOTS = """
                GREATEST(0, LEAST(t.points,
                    GREATEST(0, ab.balance) - GREATEST(0, ab.balance - t.credited) - t.before_this))
         FROM lot_in t
-        JOIN ids ON ids.n = t.n
+        JOIN ids ON ids.n = t.posting_n
         JOIN a AS ab ON ab.user_id = t.user_id"""
 
 
@@ -331,46 +343,9 @@ async def write(
     params = ledger.ledger_params(postings, deltas, created_by=created_by, now=now, expected_versions=expected_versions)
     # one JSON document per table: far cheaper to encode than an array per column
     params |= {
-        "activities": compact_json.dumps(
-            [
-                {
-                    "user_id": a.user_id,
-                    "id": a.id,
-                    "partner_id": a.partner_id,
-                    "external_id": a.external_id,
-                    "scenario": a.scenario,
-                    "family": a.family,
-                    "status": a.status,
-                    "reason": a.reason,
-                    "region": a.region,
-                    "occurred_at": a.occurred_at,
-                    "reported_at": a.reported_at,
-                    "carbon_g": a.carbon_g,
-                    "points": a.points,
-                    "bonus_points": a.bonus_points,
-                    "methodology_id": a.methodology_id,
-                    "fingerprint": a.fingerprint,
-                    "station_id": a.station_id,
-                    "measurements": a.measurements,
-                    "breakdown": a.breakdown,
-                }
-                for a in w.activities
-            ]
-        ),
-        "keys": compact_json.dumps(
-            [
-                {
-                    "partner_id": k.partner_id,
-                    "external_id": k.external_id,
-                    "user_id": k.user_id,
-                    "activity_id": k.activity_id,
-                    "request_hash": k.request_hash,
-                    "status_code": k.status_code,
-                    "response": k.response,
-                }
-                for k in w.keys
-            ]
-        ),
+        # the row dataclasses' fields are the recordsets' columns, and orjson writes dataclasses itself
+        "activities": compact_json.dumps(w.activities),
+        "keys": compact_json.dumps(w.keys),
         "fingerprints": compact_json.dumps(
             [{"user_id": u, "fingerprint": fp, "activity_id": a, "partner_id": partner} for u, fp, a, partner in w.fingerprints]
         ),
@@ -381,18 +356,7 @@ async def write(
         "citizen_spend": compact_json.dumps(
             [{"user_id": u, "campaign_id": c, "spent": p} for (u, c), p in w.citizen_spend.items()]
         ),
-        "lots": compact_json.dumps(
-            [
-                {
-                    "user_id": lot.user_id,
-                    "n": lot.posting_n,
-                    "earned_at": lot.earned_at,
-                    "expires_at": lot.expires_at,
-                    "points": lot.points,
-                }
-                for lot in w.lots
-            ]
-        ),
+        "lots": compact_json.dumps(w.lots),
     }
     statement = _write_statement(
         shards=bool(w.shard_spend),

@@ -380,7 +380,7 @@ async def _evaluate_and_write(
         write.lots.append(repo.LotRow(owner.user_id, n, now, expires_at, posting.citizen_points))
         outcomes[owner.index].postings += 1
     if write.activities:
-        touched = {uuid.UUID(pg.user_id) for pg in postings}
+        touched = {owner.user_id for owner in posting_owner if owner.user_id is not None}
         await repo.write(
             conn,
             write,
