@@ -9,7 +9,6 @@ also idempotent on its external_id, so no line is ever awarded twice.
 """
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -17,11 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.methodology import Methodology
+from service import compact_json
 from service.api.schemas import TravelIn
 from service.clock import utcnow
 from service.deps import commit
@@ -146,7 +147,7 @@ async def receive(
 
 async def _store_chunk(session: AsyncSession, import_id: uuid.UUID, seq: int, lines: Sequence[Line]) -> None:
     # Lines that could not be read travel as JSON null, so their numbers are kept for the error report.
-    payload = json.dumps([[line.number, line.text] for line in lines], ensure_ascii=False)
+    payload = compact_json.dumps([[line.number, line.text] for line in lines])
     await session.execute(
         text("INSERT INTO import_chunks (import_id, seq, first_line, lines) VALUES (:id, :seq, :first, :lines)"),
         {"id": import_id, "seq": seq, "first": lines[0].number, "lines": payload},
@@ -210,7 +211,7 @@ async def process_chunk(
     errors: list[dict[str, Any]] = []
     reports: list[Report] = []
     numbers: list[int] = []
-    lines = json.loads(chunk.lines)
+    lines = orjson.loads(chunk.lines)
     for number, line in lines:
         if line == "":
             continue  # blank lines separate nothing in NDJSON; they are not errors
@@ -246,7 +247,7 @@ async def process_chunk(
             "lines": len(lines),
             **tally,
             "failed": len(errors),
-            "errors": json.dumps(errors[:MAX_STORED_ERRORS], ensure_ascii=False),
+            "errors": compact_json.dumps(errors[:MAX_STORED_ERRORS]),
             "max_errors": MAX_STORED_ERRORS,
             "lease": now + lease,
             "id": import_id,
