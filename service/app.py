@@ -1,6 +1,5 @@
 """The FastAPI application: built by `create_app`, resources opened in `lifespan`."""
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +8,7 @@ from redis.asyncio import Redis
 
 from integrations.banks import WebhookClient
 from integrations.sms import build_sms_sender
+from service import gc_policy
 from service.api import (
     activities,
     admin_adjustments,
@@ -79,14 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.expiry_job = ExpiryJob(app, interval_s=settings.expiry_interval_s) if settings.run_jobs else None
         if app.state.expiry_job is not None:
             app.state.expiry_job.start()
-        # Everything loaded so far (modules, the app, its routes and models) lives as long as the
-        # process: out of the collector's sight, a full collection no longer walks it all again.
-        gc.collect()
-        gc.freeze()
         try:
-            yield
+            with gc_policy.long_lived_process():
+                yield
         finally:
-            gc.unfreeze()
             if app.state.expiry_job is not None:
                 await app.state.expiry_job.stop()
             if app.state.webhook_worker is not None:

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from service import runtime
+from service import gc_policy, runtime
 from service.settings import InsecureConfiguration, Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +121,7 @@ def cmd_import_travel(args: argparse.Namespace, settings: Settings) -> int:
         partner_id = uuid.UUID(args.partner)
     except ValueError:
         raise CommandError(f"--partner takes a partner id (a UUID), not {args.partner!r}") from None
-    with runtime.servers(settings, redis=False) as ready:
+    with runtime.servers(settings, redis=False) as ready, gc_policy.long_lived_process():
         try:
             result = asyncio.run(
                 import_travel_file(
