@@ -1,7 +1,8 @@
 """`pgbench`: the award transaction as raw SQL, PostgreSQL alone (quality.md's database-side reference).
 
-Runs bench/pgbench_award.sql (one statement, the shape the app sends) and
-bench/pgbench_award_multi.sql (BEGIN + 3 statements + COMMIT, P2's yardstick) with
+Runs bench/pgbench_award.sql (one statement, the shape the app sends),
+bench/pgbench_award_multi.sql (BEGIN + 3 statements + COMMIT, P2's yardstick) and
+bench/pgbench_award_full.sql (every row an app award writes, committed one by one) with
 `pgbench -n -M prepared -c 16 -j 2 -T 10`, in a database of its own (migrated, with
 `--citizens` citizens whose ids pgbench can compute), so its rows never mix with the
 ledger the HTTP benchmarks verify. Skipped, saying so, when pgbench is not installed.
@@ -15,7 +16,11 @@ from typing import Any
 from bench.harness import BENCH_DIR, Context, create_database, drop_database
 
 NAME = "pgbench"
-SCRIPTS = {"one_statement": "pgbench_award.sql", "multi_statement": "pgbench_award_multi.sql"}
+SCRIPTS = {
+    "one_statement": "pgbench_award.sql",
+    "multi_statement": "pgbench_award_multi.sql",
+    "full_award": "pgbench_award_full.sql",
+}
 
 
 def _prepare(ctx: Context, url: str) -> None:
@@ -103,5 +108,6 @@ def run(ctx: Context) -> dict[str, Any]:
     out["headline"] = {
         "one_statement_tps": out["one_statement"]["tps"],
         "multi_statement_tps": out["multi_statement"]["tps"],
+        "full_award_tps": out["full_award"]["tps"],
     }
     return out
