@@ -55,18 +55,23 @@ class ImportOut(BaseModel):
     },
 )
 async def import_trips(request: Request, session: SessionDep, partner: TravelWriter) -> JSONResponse:
-    """Upload a day's trips as NDJSON, streamed; they are awarded in the background, each line at most once.
-    `GET /v1/imports/{id}` shows progress and per-line errors."""
+    """Upload a day's trips as NDJSON, streamed; they are awarded in the background, each line at most once,
+    from the first thousand lines on. `GET /v1/imports/{id}` shows progress and per-line errors."""
     facts = await reporting_partner(request, session, partner)
+    worker = getattr(request.app.state, "import_worker", None)
+    wake = worker.wake if worker is not None else None
     try:
         import_id = await travel_import.receive(
-            request.app.state.sessionmaker, facts.id, request.stream(), max_bytes=request.app.state.settings.import_max_bytes
+            request.app.state.sessionmaker,
+            facts.id,
+            request.stream(),
+            max_bytes=request.app.state.settings.import_max_bytes,
+            on_chunk=wake,  # awarding starts with the first stored chunk
         )
     except travel_import.ImportTooLarge as exc:
         raise ProblemError(413, "import_too_large", str(exc)) from None
-    worker = getattr(request.app.state, "import_worker", None)
-    if worker is not None:
-        worker.wake()
+    if wake is not None:
+        wake()
     return JSONResponse({"import_id": str(import_id), "status": "queued"}, status_code=202)
 
 

@@ -6,9 +6,17 @@ whole, nothing lives on one machine's disk). Processing awards one chunk per
 transaction through the award pipeline and records the chunk as done in that
 same transaction, so a killed import resumes where it stopped; every line is
 also idempotent on its external_id, so no line is ever awarded twice.
+
+Processing starts with the first stored chunk, while the rest of the body is
+still arriving (status `receiving`): a worker awards what is there and lets
+the import go when it runs out, to take it again when more arrives, so a slow
+upload never holds a worker that other imports wait for. An upload that fails
+half-way leaves the import `failed` with the lines it had awarded counted; its
+other chunks are dropped, and sending the file again awards only the rest.
 """
 
 import asyncio
+import enum
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -48,6 +56,17 @@ class Line:
     number: int
     text: str | None
     """None: the line was too long or not UTF-8; it is reported, never parsed."""
+
+
+class Step(enum.Enum):
+    """What one call of `process_chunk` did."""
+
+    AWARDED = "awarded"
+    """a chunk was awarded"""
+    WAITING = "waiting"
+    """no chunk yet, but the upload is still arriving"""
+    FINISHED = "finished"
+    """no chunk left to take, or the import is done or failed"""
 
 
 async def split_lines(stream: AsyncIterator[bytes], *, max_bytes: int) -> AsyncIterator[Line]:
@@ -97,14 +116,19 @@ async def receive(
     *,
     max_bytes: int,
     hold_for: timedelta | None = None,
+    on_chunk: Callable[[], None] | None = None,
 ) -> uuid.UUID:
     """Store the file as chunks (a transaction each) and queue it; a failed upload is marked failed.
-    `hold_for`: the caller will process it itself, so it keeps the lease and no worker takes it."""
+    `hold_for`: the caller will process it itself, so it keeps the lease and no worker takes it.
+    `on_chunk`: called once a chunk is stored (a worker may start on it at once)."""
     import_id = uuid.uuid4()
     async with sessionmaker() as session:
         await session.execute(
-            text("INSERT INTO imports (id, partner_id, status) VALUES (:id, :p, 'receiving')"),
-            {"id": import_id, "p": partner_id},
+            text(
+                "INSERT INTO imports (id, partner_id, status, lease_until) "
+                "VALUES (:id, :p, 'receiving', CAST(:lease AS timestamptz))"
+            ),
+            {"id": import_id, "p": partner_id, "lease": utcnow() + hold_for if hold_for is not None else None},
         )
         await session.commit()
         seq = lines_total = 0
@@ -117,20 +141,27 @@ async def receive(
                     await _store_chunk(session, import_id, seq, batch)
                     seq += 1
                     batch = []
+                    if on_chunk is not None:
+                        on_chunk()
             if batch:
                 await _store_chunk(session, import_id, seq, batch)
                 seq += 1
         except BaseException:
             await session.rollback()
+            # a worker may be on one chunk: this waits for it, and its count stays
             await session.execute(
                 text("UPDATE imports SET status = 'failed', finished_at = now() WHERE id = :id"), {"id": import_id}
             )
+            await session.execute(text("DELETE FROM import_chunks WHERE import_id = :id"), {"id": import_id})
             await session.commit()
             raise
+        # A worker may already be on it (its lease is live): then it is processing, not queued.
         await session.execute(
             text(
-                "UPDATE imports SET status = CASE WHEN :chunks = 0 THEN 'done' WHEN :held THEN 'processing' ELSE 'queued' END, "
-                "chunks_total = :chunks, lines_total = :lines, lease_until = CAST(:lease AS timestamptz), "
+                "UPDATE imports SET status = CASE WHEN :chunks = 0 THEN 'done' "
+                "WHEN :held OR lease_until > CAST(:now AS timestamptz) THEN 'processing' ELSE 'queued' END, "
+                "chunks_total = :chunks, lines_total = :lines, "
+                "lease_until = CASE WHEN :held THEN CAST(:lease AS timestamptz) ELSE lease_until END, "
                 "finished_at = CASE WHEN :chunks = 0 THEN now() END WHERE id = :id"
             ),
             {
@@ -138,6 +169,7 @@ async def receive(
                 "lines": lines_total,
                 "id": import_id,
                 "held": hold_for is not None,
+                "now": utcnow(),
                 "lease": utcnow() + hold_for if hold_for is not None else None,
             },
         )
@@ -180,9 +212,10 @@ async def process_chunk(
     now: datetime,
     lease: timedelta = timedelta(seconds=60),
     award_session: AsyncSession | None = None,
-) -> bool:
+) -> "Step":
     """Award a chunk nobody else is on and record it done, in the session's one transaction.
-    False when no chunk is left to take. Each chunk renews the lease on the import.
+    AWARDED when it did; WAITING when none is there yet but more are arriving; FINISHED when
+    none is left to take (or the import is failed or done). Each chunk renews the lease.
 
     With `award_session` (a second connection, in autocommit) the awards commit in rounds
     while `session` keeps the chunk: a crash between the two replays the chunk, and every
@@ -192,8 +225,8 @@ async def process_chunk(
     Several of these may run at once for one import (SKIP LOCKED hands each its own chunk);
     they meet only on the import's counters, updated last, just before each commits."""
     status = await session.scalar(text("SELECT status FROM imports WHERE id = :id"), {"id": import_id})
-    if status not in ("queued", "processing"):
-        return False
+    if status not in ("receiving", "queued", "processing"):
+        return Step.FINISHED
     chunk = (
         await session.execute(
             text("SELECT seq, lines FROM import_chunks WHERE import_id = :id ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"),
@@ -201,13 +234,17 @@ async def process_chunk(
         )
     ).first()
     if chunk is None:
+        if status == "receiving":
+            return Step.WAITING
         left = await session.scalar(text("SELECT count(*) FROM import_chunks WHERE import_id = :id"), {"id": import_id})
         if left == 0:  # the last one is done (not merely taken by another worker)
             await session.execute(
-                text("UPDATE imports SET status = 'done', finished_at = :now WHERE id = :id AND status <> 'done'"),
+                text(
+                    "UPDATE imports SET status = 'done', finished_at = :now WHERE id = :id AND status IN ('queued', 'processing')"
+                ),
                 {"id": import_id, "now": now},
             )
-        return False
+        return Step.FINISHED
     errors: list[dict[str, Any]] = []
     reports: list[Report] = []
     numbers: list[int] = []
@@ -239,7 +276,7 @@ async def process_chunk(
                 duplicates = duplicates + :duplicate, failed = failed + :failed,
                 errors = CASE WHEN jsonb_array_length(errors) >= :max_errors THEN errors
                               ELSE errors || CAST(:errors AS jsonb) END,
-                status = 'processing', lease_until = :lease
+                status = CASE WHEN status = 'queued' THEN 'processing' ELSE status END, lease_until = :lease
             WHERE id = :id
             """
         ),
@@ -256,7 +293,7 @@ async def process_chunk(
     await session.execute(
         text("DELETE FROM import_chunks WHERE import_id = :id AND seq = :seq"), {"id": import_id, "seq": chunk.seq}
     )
-    return True
+    return Step.AWARDED
 
 
 async def run(
@@ -271,12 +308,17 @@ async def run(
     workers: int = 1,
 ) -> None:
     """Process chunks until none is left, `workers` at a time (each chunk its own transaction):
-    while one waits on PostgreSQL, another evaluates."""
+    while one waits on PostgreSQL, another evaluates. An import still being received is let go
+    when its stored chunks run out (lease cleared): `claim_next` hands it out again once more
+    have arrived, and a slow upload never holds the worker."""
+
+    waited = False
 
     async def worker() -> None:
+        nonlocal waited
         while True:
             async with sessionmaker() as session, sessionmaker() as awards:
-                more = await process_chunk(
+                step = await process_chunk(
                     session,
                     import_id,
                     partner,
@@ -287,28 +329,40 @@ async def run(
                 )
                 await commit(awards)
                 await commit(session)
-            if not more:
+            if step is not Step.AWARDED:
+                waited = waited or step is Step.WAITING
                 return
             if progress is not None:
                 progress(1)
 
     await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+    if waited:  # let it go; the upload may also have ended meanwhile, with chunks that are nobody's yet
+        async with sessionmaker() as session:
+            await session.execute(
+                text("UPDATE imports SET lease_until = NULL WHERE id = :id AND status IN ('receiving', 'queued', 'processing')"),
+                {"id": import_id},
+            )
+            await session.commit()
 
 
 async def claim_next(
     sessionmaker: async_sessionmaker[AsyncSession], now: datetime, lease: timedelta = timedelta(seconds=60)
 ) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """An import nobody is working on (queued, or processing with an expired lease: its worker died)."""
+    """An import nobody is working on: queued; processing with an expired lease (its worker died);
+    or still being received with chunks stored and waiting."""
     async with sessionmaker() as session:
         row = (
             await session.execute(
                 text(
                     """
-                    UPDATE imports SET status = 'processing', lease_until = :lease
+                    UPDATE imports SET status = CASE WHEN status = 'queued' THEN 'processing' ELSE status END,
+                                       lease_until = :lease
                     WHERE id = (
-                        SELECT id FROM imports
-                        WHERE status IN ('queued', 'processing') AND (lease_until IS NULL OR lease_until < :now)
-                        ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED
+                        SELECT i.id FROM imports i
+                        WHERE i.status IN ('receiving', 'queued', 'processing')
+                          AND (i.lease_until IS NULL OR i.lease_until < :now)
+                          AND (i.status <> 'receiving' OR EXISTS (SELECT 1 FROM import_chunks c WHERE c.import_id = i.id))
+                        ORDER BY i.created_at LIMIT 1 FOR UPDATE OF i SKIP LOCKED
                     )
                     RETURNING id, partner_id
                     """

@@ -91,10 +91,12 @@ async def test_a_killed_import_resumes_and_awards_each_line_once(app: FastAPI, c
             {"t": utcnow() + timedelta(hours=1), "id": import_id},
         )
     async with app.state.sessionmaker() as s, s.begin():
-        assert await travel_import.process_chunk(s, import_id, facts, methodologies=versions, now=utcnow())
+        step = await travel_import.process_chunk(s, import_id, facts, methodologies=versions, now=utcnow())
+        assert step is travel_import.Step.AWARDED
     async with app.state.sessionmaker() as s:
         # ...and dies in the middle of its second chunk: the transaction never commits
-        assert await travel_import.process_chunk(s, import_id, facts, methodologies=versions, now=utcnow())
+        step = await travel_import.process_chunk(s, import_id, facts, methodologies=versions, now=utcnow())
+        assert step is travel_import.Step.AWARDED
         await s.rollback()
     async with app.state.sessionmaker() as s, s.begin():
         await s.execute(
@@ -108,6 +110,100 @@ async def test_a_killed_import_resumes_and_awards_each_line_once(app: FastAPI, c
         chunks_left = await s.scalar(text("SELECT count(*) FROM import_chunks WHERE import_id = :id"), {"id": import_id})
     assert (activities, chunks_left) == (2_500, 0)
     assert (await client.get("/v1/me/account", headers=citizen.headers)).json()["balance"] == 1_000  # the daily travel cap
+
+
+async def _import_row(app: FastAPI, import_id: uuid.UUID) -> Any:
+    async with app.state.sessionmaker() as s:
+        return (
+            await s.execute(
+                text("SELECT status, lines_done, awarded + capped AS counted FROM imports WHERE id = :id"), {"id": import_id}
+            )
+        ).one()
+
+
+async def _until_lines_done(app: FastAPI, import_id: uuid.UUID, at_least: int) -> None:
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await _import_row(app, import_id)).lines_done < at_least:
+        assert asyncio.get_running_loop().time() < deadline, "the import worker never started on the stored chunks"
+        await asyncio.sleep(0.05)
+
+
+async def test_awarding_starts_while_the_rest_of_the_file_is_still_arriving(
+    app: FastAPI, client: AsyncClient, factory: Factory
+) -> None:
+    partner, citizen = await factory.partner("transit"), await factory.citizen()
+    lines = [trip(citizen, mode="bike", distance_m=250 + i) for i in range(2_300)]  # chunks of 1,000, 1,000 and 300
+    import_id: uuid.UUID | None = None
+    seen_while_receiving: list[tuple[str, int]] = []
+
+    async def slow_upload() -> Any:
+        nonlocal import_id
+        yield ndjson(lines[:1_000])
+        yield ndjson(lines[1_000:1_200])  # the first chunk is stored once the 1,001st line is read
+        async with app.state.sessionmaker() as s:
+            import_id = await s.scalar(text("SELECT id FROM imports WHERE partner_id = :p"), {"p": partner.id})
+        assert import_id is not None
+        await _until_lines_done(app, import_id, 1_000)
+        row = await _import_row(app, import_id)
+        seen_while_receiving.append((row.status, row.lines_done))
+        yield ndjson(lines[1_200:])
+
+    received = await travel_import.receive(
+        app.state.sessionmaker, partner.id, slow_upload(), max_bytes=10**8, on_chunk=app.state.import_worker.wake
+    )
+    assert received == import_id
+    assert seen_while_receiving == [("receiving", 1_000)]  # awarded before the upload ended
+    app.state.import_worker.wake()
+    done = await wait_done(client, partner, str(import_id))
+    assert (done["status"], done["lines_total"], done["lines_done"], done["awarded"] + done["capped"]) == (
+        "done",
+        2_300,
+        2_300,
+        2_300,
+    )
+    async with app.state.sessionmaker() as s:
+        activities = await s.scalar(text("SELECT count(*) FROM activities WHERE user_id = :u"), {"u": citizen.id})
+    assert activities == 2_300
+
+
+async def test_an_upload_cut_half_way_keeps_what_it_awarded_and_a_resend_awards_the_rest(
+    app: FastAPI, client: AsyncClient, factory: Factory
+) -> None:
+    partner, citizen = await factory.partner("transit"), await factory.citizen()
+    lines = [trip(citizen, mode="bike", distance_m=250 + i) for i in range(1_500)]
+    import_id: uuid.UUID | None = None
+
+    async def cut_upload() -> Any:
+        nonlocal import_id
+        yield ndjson(lines[:1_200])
+        async with app.state.sessionmaker() as s:
+            import_id = await s.scalar(text("SELECT id FROM imports WHERE partner_id = :p"), {"p": partner.id})
+        assert import_id is not None
+        await _until_lines_done(app, import_id, 1_000)
+        raise ConnectionResetError("the partner's connection dropped")
+
+    try:
+        await travel_import.receive(
+            app.state.sessionmaker, partner.id, cut_upload(), max_bytes=10**8, on_chunk=app.state.import_worker.wake
+        )
+    except ConnectionResetError:
+        pass
+    else:
+        raise AssertionError("the cut upload should fail")
+    assert import_id is not None
+    await asyncio.sleep(0.3)  # a worker that was on a chunk has finished with it
+    row = await _import_row(app, import_id)
+    async with app.state.sessionmaker() as s:
+        chunks_left = await s.scalar(text("SELECT count(*) FROM import_chunks WHERE import_id = :id"), {"id": import_id})
+        activities = await s.scalar(text("SELECT count(*) FROM activities WHERE user_id = :u"), {"u": citizen.id})
+    assert (row.status, row.lines_done, row.counted, chunks_left, activities) == ("failed", 1_000, 1_000, 0, 1_000)
+
+    again = await client.post("/v1/imports/travel", content=ndjson(lines), headers=partner.headers)
+    done = await wait_done(client, partner, again.json()["import_id"])
+    assert (done["status"], done["lines_done"], done["failed"]) == ("done", 1_500, 0)
+    async with app.state.sessionmaker() as s:
+        activities = await s.scalar(text("SELECT count(*) FROM activities WHERE user_id = :u"), {"u": citizen.id})
+    assert activities == 1_500  # the first 1,000 replayed, the other 500 awarded once
 
 
 async def test_imports_are_private_to_their_partner_and_bounded(app: FastAPI, client: AsyncClient, factory: Factory) -> None:
