@@ -53,7 +53,7 @@ class ImportWorker(_Background):
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
-        """A new import was queued: look now rather than at the next tick."""
+        """An import was queued, or a chunk of one being received was stored: look now, not at the next tick."""
         self._wake.set()
 
     async def _loop(self) -> None:
@@ -82,7 +82,7 @@ class ImportWorker(_Background):
             partner = await directory.partner(session, partner_id)
         if partner is None:
             return True
-        await travel_import.run(
+        let_go = await travel_import.run(
             state.sessionmaker,
             import_id,
             partner,
@@ -91,6 +91,8 @@ class ImportWorker(_Background):
             lease=lease,
             workers=state.settings.import_workers,
         )
+        if let_go:  # still being received: the next chunk wakes us (or the next tick does)
+            return False
         log.info("import finished", extra={"import_id": str(import_id)})
         return True
 

@@ -306,11 +306,11 @@ async def run(
     lease: timedelta = timedelta(seconds=60),
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
-) -> None:
+) -> bool:
     """Process chunks until none is left, `workers` at a time (each chunk its own transaction):
     while one waits on PostgreSQL, another evaluates. An import still being received is let go
     when its stored chunks run out (lease cleared): `claim_next` hands it out again once more
-    have arrived, and a slow upload never holds the worker."""
+    have arrived, and a slow upload never holds the worker. True when it was let go so."""
 
     waited = False
 
@@ -343,6 +343,7 @@ async def run(
                 {"id": import_id},
             )
             await session.commit()
+    return waited
 
 
 async def claim_next(
