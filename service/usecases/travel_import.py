@@ -212,7 +212,7 @@ async def process_chunk(
     now: datetime,
     lease: timedelta = timedelta(seconds=60),
     award_session: AsyncSession | None = None,
-) -> "Step":
+) -> Step:
     """Award a chunk nobody else is on and record it done, in the session's one transaction.
     AWARDED when it did; WAITING when none is there yet but more are arriving; FINISHED when
     none is left to take (or the import is failed or done). Each chunk renews the lease.
