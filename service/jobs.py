@@ -73,6 +73,8 @@ class ImportWorker(_Background):
     async def run_once(self) -> bool:
         state: Any = self.app.state
         lease = timedelta(seconds=state.settings.import_lease_s)
+        for import_id in await travel_import.fail_silent_uploads(state.sessionmaker, utcnow()):
+            log.warning("an upload fell silent; its import failed", extra={"import_id": str(import_id)})
         claimed = await travel_import.claim_next(state.sessionmaker, utcnow(), lease)
         if claimed is None:
             return False

@@ -145,6 +145,7 @@ class TravelImport(SQLModel, table=True):
     """
 
     __tablename__ = "imports"
+    __table_args__ = (Index("ix_imports_receiving", "received_at", postgresql_where=text("status = 'receiving'")),)
 
     id: uuid.UUID = Field(primary_key=True)
     partner_id: uuid.UUID = Field(foreign_key="partners.id", index=True)
@@ -163,6 +164,8 @@ class TravelImport(SQLModel, table=True):
     )
     bytes_received: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0")))
     lease_until: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
+    received_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
+    """When the upload last stored a chunk: an upload silent for long has lost its sender."""
     created_at: datetime = Field(sa_column=timestamp(server_now=True))
     finished_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
 

@@ -41,6 +41,9 @@ from service.usecases.reports import travel_report
 log = logging.getLogger(__name__)
 
 CHUNK_LINES = 1000
+# An upload that stored no chunk for this long has lost its sender (a chunk is ~200 KB: this is
+# a link slower than 250 bytes a second): `fail_silent_uploads` fails it.
+UPLOAD_SILENCE = timedelta(minutes=15)
 MAX_LINE_BYTES = 64 * 1024
 MAX_STORED_ERRORS = 1000
 
@@ -125,10 +128,10 @@ async def receive(
     async with sessionmaker() as session:
         await session.execute(
             text(
-                "INSERT INTO imports (id, partner_id, status, lease_until) "
-                "VALUES (:id, :p, 'receiving', CAST(:lease AS timestamptz))"
+                "INSERT INTO imports (id, partner_id, status, lease_until, received_at) "
+                "VALUES (:id, :p, 'receiving', CAST(:lease AS timestamptz), :now)"
             ),
-            {"id": import_id, "p": partner_id, "lease": utcnow() + hold_for if hold_for is not None else None},
+            {"id": import_id, "p": partner_id, "lease": utcnow() + hold_for if hold_for is not None else None, "now": utcnow()},
         )
         await session.commit()
         seq = lines_total = 0
@@ -184,6 +187,7 @@ async def _store_chunk(session: AsyncSession, import_id: uuid.UUID, seq: int, li
         text("INSERT INTO import_chunks (import_id, seq, first_line, lines) VALUES (:id, :seq, :first, :lines)"),
         {"id": import_id, "seq": seq, "first": lines[0].number, "lines": payload},
     )
+    await session.execute(text("UPDATE imports SET received_at = :now WHERE id = :id"), {"now": utcnow(), "id": import_id})
     await session.commit()
 
 
@@ -344,6 +348,30 @@ async def run(
             )
             await session.commit()
     return waited
+
+
+async def fail_silent_uploads(
+    sessionmaker: async_sessionmaker[AsyncSession], now: datetime, silence: timedelta = UPLOAD_SILENCE
+) -> list[uuid.UUID]:
+    """Imports still `receiving` that stored nothing for `silence`: their sender died (a killed
+    process; a cut upload that was not seen to fail). They end as a cut upload does: `failed`,
+    with what was awarded counted and the chunks not yet awarded dropped."""
+    async with sessionmaker() as session:
+        failed = list(
+            (
+                await session.scalars(
+                    text(
+                        "UPDATE imports SET status = 'failed', finished_at = :now "
+                        "WHERE status = 'receiving' AND received_at < :cutoff RETURNING id"
+                    ),
+                    {"now": now, "cutoff": now - silence},
+                )
+            ).all()
+        )
+        if failed:
+            await session.execute(text("DELETE FROM import_chunks WHERE import_id = ANY(CAST(:ids AS uuid[]))"), {"ids": failed})
+        await session.commit()
+    return failed
 
 
 async def claim_next(

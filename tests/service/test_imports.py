@@ -206,6 +206,32 @@ async def test_an_upload_cut_half_way_keeps_what_it_awarded_and_a_resend_awards_
     assert activities == 1_500  # the first 1,000 replayed, the other 500 awarded once
 
 
+async def test_an_upload_whose_sender_died_is_failed_once_it_has_been_silent(
+    app: FastAPI, client: AsyncClient, factory: Factory
+) -> None:
+    partner, citizen = await factory.partner("transit"), await factory.citizen()
+    silent, talking = uuid.uuid4(), uuid.uuid4()
+    last_heard = utcnow() - travel_import.UPLOAD_SILENCE - timedelta(minutes=1)
+    async with app.state.sessionmaker() as s, s.begin():
+        # what a killed process leaves behind: an import still receiving, a chunk stored long ago
+        for import_id, heard in ((silent, last_heard), (talking, utcnow())):
+            await s.execute(
+                text("INSERT INTO imports (id, partner_id, status, received_at) VALUES (:id, :p, 'receiving', :t)"),
+                {"id": import_id, "p": partner.id, "t": heard},
+            )
+        line = json.dumps(trip(citizen))
+        await s.execute(
+            text("INSERT INTO import_chunks (import_id, seq, first_line, lines) VALUES (:id, 0, 1, :lines)"),
+            {"id": silent, "lines": json.dumps([[1, line]])},
+        )
+    app.state.import_worker.wake()
+    done = await wait_done(client, partner, str(silent))
+    async with app.state.sessionmaker() as s:
+        chunks_left = await s.scalar(text("SELECT count(*) FROM import_chunks WHERE import_id = :id"), {"id": silent})
+    assert (done["status"], done["finished_at"] is not None, chunks_left) == ("failed", True, 0)
+    assert (await _import_row(app, talking)).status == "receiving"  # still within its silence
+
+
 async def test_imports_are_private_to_their_partner_and_bounded(app: FastAPI, client: AsyncClient, factory: Factory) -> None:
     partner, other, citizen = await factory.partner("transit"), await factory.partner("transit"), await factory.citizen()
     r = await client.post("/v1/imports/travel", content=ndjson([trip(citizen)]), headers=partner.headers)
