@@ -42,8 +42,11 @@ log = logging.getLogger(__name__)
 
 CHUNK_LINES = 1000
 # An upload that stored no chunk for this long has lost its sender (a chunk is ~200 KB: this is
-# a link slower than 250 bytes a second): `fail_silent_uploads` fails it.
+# a link slower than 250 bytes a second): `fail_silent_uploads` fails it. The upload says it is
+# alive at most every HEARTBEAT, not at every chunk: the import's row is also where the workers
+# count, and a write per chunk there made the two wait on each other.
 UPLOAD_SILENCE = timedelta(minutes=15)
+HEARTBEAT = timedelta(seconds=30)
 MAX_LINE_BYTES = 64 * 1024
 MAX_STORED_ERRORS = 1000
 
@@ -136,11 +139,17 @@ async def receive(
         await session.commit()
         seq = lines_total = 0
         batch: list[Line] = []
+        heard = utcnow()
         try:
             async for line in split_lines(stream, max_bytes=max_bytes):
                 lines_total = line.number
                 batch.append(line)
                 if len(batch) == CHUNK_LINES:
+                    if utcnow() - heard >= HEARTBEAT:
+                        heard = utcnow()
+                        await session.execute(
+                            text("UPDATE imports SET received_at = :now WHERE id = :id"), {"now": heard, "id": import_id}
+                        )
                     await _store_chunk(session, import_id, seq, batch)
                     seq += 1
                     batch = []
@@ -187,7 +196,6 @@ async def _store_chunk(session: AsyncSession, import_id: uuid.UUID, seq: int, li
         text("INSERT INTO import_chunks (import_id, seq, first_line, lines) VALUES (:id, :seq, :first, :lines)"),
         {"id": import_id, "seq": seq, "first": lines[0].number, "lines": payload},
     )
-    await session.execute(text("UPDATE imports SET received_at = :now WHERE id = :id"), {"now": utcnow(), "id": import_id})
     await session.commit()
 
 
