@@ -165,7 +165,7 @@ class TravelImport(SQLModel, table=True):
     bytes_received: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0")))
     lease_until: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
     received_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
-    """When the upload last stored a chunk: an upload silent for long has lost its sender."""
+    """When the upload was last heard from (every 30 s or so): one silent for long has lost its sender."""
     created_at: datetime = Field(sa_column=timestamp(server_now=True))
     finished_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
 
