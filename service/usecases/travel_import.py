@@ -41,7 +41,7 @@ from service.usecases.reports import travel_report
 log = logging.getLogger(__name__)
 
 CHUNK_LINES = 1000
-# An upload that stored no chunk for this long has lost its sender (a chunk is ~200 KB: this is
+# An upload not heard from for this long has lost its sender (a chunk is ~200 KB: this is
 # a link slower than 250 bytes a second): `fail_silent_uploads` fails it. The upload says it is
 # alive at most every HEARTBEAT, not at every chunk: the import's row is also where the workers
 # count, and a write per chunk there made the two wait on each other.
@@ -128,18 +128,18 @@ async def receive(
     `hold_for`: the caller will process it itself, so it keeps the lease and no worker takes it.
     `on_chunk`: called once a chunk is stored (a worker may start on it at once)."""
     import_id = uuid.uuid4()
+    heard = utcnow()
     async with sessionmaker() as session:
         await session.execute(
             text(
                 "INSERT INTO imports (id, partner_id, status, lease_until, received_at) "
                 "VALUES (:id, :p, 'receiving', CAST(:lease AS timestamptz), :now)"
             ),
-            {"id": import_id, "p": partner_id, "lease": utcnow() + hold_for if hold_for is not None else None, "now": utcnow()},
+            {"id": import_id, "p": partner_id, "lease": heard + hold_for if hold_for is not None else None, "now": heard},
         )
         await session.commit()
         seq = lines_total = 0
         batch: list[Line] = []
-        heard = utcnow()
         try:
             async for line in split_lines(stream, max_bytes=max_bytes):
                 lines_total = line.number
@@ -168,6 +168,7 @@ async def receive(
             await session.commit()
             raise
         # A worker may already be on it (its lease is live): then it is processing, not queued.
+        now = utcnow()
         await session.execute(
             text(
                 "UPDATE imports SET status = CASE WHEN :chunks = 0 THEN 'done' "
@@ -181,8 +182,8 @@ async def receive(
                 "lines": lines_total,
                 "id": import_id,
                 "held": hold_for is not None,
-                "now": utcnow(),
-                "lease": utcnow() + hold_for if hold_for is not None else None,
+                "now": now,
+                "lease": now + hold_for if hold_for is not None else None,
             },
         )
         await session.commit()
@@ -324,10 +325,7 @@ async def run(
     when its stored chunks run out (lease cleared): `claim_next` hands it out again once more
     have arrived, and a slow upload never holds the worker. True when it was let go so."""
 
-    waited = False
-
-    async def worker() -> None:
-        nonlocal waited
+    async def worker() -> Step:
         while True:
             async with sessionmaker() as session, sessionmaker() as awards:
                 step = await process_chunk(
@@ -342,12 +340,11 @@ async def run(
                 await commit(awards)
                 await commit(session)
             if step is not Step.AWARDED:
-                waited = waited or step is Step.WAITING
-                return
+                return step
             if progress is not None:
                 progress(1)
 
-    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+    waited = Step.WAITING in await asyncio.gather(*(worker() for _ in range(max(1, workers))))
     if waited:  # let it go; the upload may also have ended meanwhile, with chunks that are nobody's yet
         async with sessionmaker() as session:
             await session.execute(
