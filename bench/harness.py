@@ -505,6 +505,16 @@ def read_vm_hwm(pid: int) -> int | None:
     return None
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) a process on this machine has used; None when it cannot be
+    read (gone, or a database on another machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class ProcessSampler:
     """RSS and CPU of the server process during the measured window (psutil when present)."""
 
@@ -520,11 +530,7 @@ class ProcessSampler:
         self._sys1: Any = None
 
     def _cpu(self) -> float | None:
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return None
+        return process_cpu_s(self.pid)
 
     @staticmethod
     def _system() -> tuple[float, float] | None:

@@ -12,7 +12,6 @@ import asyncio
 import cProfile
 import io
 import json
-import os
 import pstats
 import time
 import uuid
@@ -22,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from bench.batch import BULK_CITIZENS, ITEMS, Trips
-from bench.harness import Context
+from bench.harness import Context, process_cpu_s
 
 NAME = "stages"
 BATCHES = 20
@@ -33,17 +32,6 @@ SINGLES = 500
 def _statement_name(query: str) -> str:
     text = " ".join(query.split())[:60]
     return text
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process on this machine has used; -inf when it cannot be read
-    (a database on another machine), so the difference is never taken for a figure."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("-inf")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _Undo(Exception):
@@ -115,7 +103,7 @@ async def _series(
             setattr(asyncpg.Connection, name, timed(name))
         async with sessionmaker() as session:
             backend = (await raw.connection(session)).get_server_pid()  # the pool's one connection
-        pg_cpu0, cpu0 = _cpu_s(backend), time.process_time()
+        pg_cpu0, cpu0 = process_cpu_s(backend), time.process_time()
         parse_s = wall = 0.0
         for _ in range(batches):
             body = trips.batch(items)
@@ -133,7 +121,8 @@ async def _series(
             parse_s += t1 - t0
             wall += time.perf_counter() - t0
             assert all(o.status_code == 201 for o in outcomes), {o.status_code for o in outcomes}
-        pg_cpu, cpu = _cpu_s(backend) - pg_cpu0, time.process_time() - cpu0
+        pg_cpu1, cpu = process_cpu_s(backend), time.process_time() - cpu0
+        pg_cpu = pg_cpu1 - pg_cpu0 if pg_cpu0 is not None and pg_cpu1 is not None else None
         # whether PostgreSQL plans the hot statements once (generic) or on every execution (custom)
         async with sessionmaker() as session:
             conn = await raw.connection(session)
@@ -157,7 +146,7 @@ async def _series(
         "db_ms_per_item": round(1000 * db_total / n, 4),
         "python_ms_per_item": round(1000 * (wall - db_total) / n, 4),
         "cpu_ms_per_item": round(1000 * cpu / n, 4),
-        "pg_cpu_ms_per_item": round(1000 * pg_cpu / n, 4) if pg_cpu >= 0 else None,
+        "pg_cpu_ms_per_item": round(1000 * pg_cpu / n, 4) if pg_cpu is not None else None,
         "plans (generic, custom)": plans,
         "statements": {
             k: {"calls": calls[k], "ms_per_call": round(1000 * v / calls[k], 2)}
