@@ -32,7 +32,11 @@ class StoredKey:
     response: str
 
 
-_MEMBER_REFS = Sql.of("SELECT ref, user_id FROM identities WHERE partner_id = :p AND ref = ANY(CAST(:refs AS text[]))")
+# a probe per reference, like the award context's lookups (see there)
+_MEMBER_REFS = Sql.of(
+    "SELECT k.ref, i.user_id FROM unnest(CAST(:refs AS text[])) AS k(ref), "
+    "LATERAL (SELECT user_id FROM identities WHERE partner_id = :p AND ref = k.ref OFFSET 0) AS i"
+)
 _CAN_EARN = (
     "SELECT a.user_id FROM citizen_accounts a JOIN users u ON u.id = a.user_id "
     "WHERE a.user_id = ANY(CAST(:ids AS uuid[])) AND u.erased_at IS NULL "
@@ -89,32 +93,38 @@ class AwardContextRows:
 # natively: parsing a thousand uuids and dates out of JSON text cost more than the query.
 _CONTEXT_ACCOUNTS = """
     SELECT acc.users, acc.versions,"""
+# Every lookup below is a probe per key (LATERAL ... OFFSET 0: never flattened into a join), so
+# it is an index lookup on the table's primary key whatever the statistics said when the plan
+# was cached. As joins, the generic plan made while a table was small (a fresh database) was a
+# hash join over a sequential scan of the whole table, or a scan of all the partner's keys, and
+# it stayed cached while the table grew: each award read everything earned so far.
 _CONTEXT_KEYS = """
-      (SELECT coalesce(json_agg(json_build_array(external_id, request_hash, status_code, response)), '[]')
-         FROM activity_keys WHERE partner_id = :partner AND external_id = ANY(CAST(:external_ids AS text[]))),"""
+      (SELECT coalesce(json_agg(json_build_array(k.external_id, s.request_hash, s.status_code, s.response)), '[]')
+         FROM unnest(CAST(:external_ids AS text[])) AS k(external_id),
+         LATERAL (SELECT request_hash, status_code, response FROM activity_keys
+                   WHERE partner_id = :partner AND external_id = k.external_id OFFSET 0) AS s),"""
 _CONTEXT_USAGE = """
       used.users, used.days, used.families, used.points,"""
 _CONTEXT_FINGERPRINTS = """
       (SELECT coalesce(json_agg(json_build_array(f.user_id, f.fingerprint, f.activity_id)), '[]')
-         FROM fingerprints f
-         JOIN unnest(CAST(:f_user AS uuid[]), CAST(:f_fp AS text[])) AS k(user_id, fingerprint)
-           ON f.user_id = k.user_id AND f.fingerprint = k.fingerprint),"""
+         FROM unnest(CAST(:f_user AS uuid[]), CAST(:f_fp AS text[])) AS k(user_id, fingerprint),
+         LATERAL (SELECT * FROM fingerprints WHERE user_id = k.user_id AND fingerprint = k.fingerprint OFFSET 0) AS f),"""
 _CONTEXT_STEPS = """
       (SELECT coalesce(json_agg(json_build_array(s.user_id, s.day, s.steps)), '[]')
-         FROM daily_steps s
-         JOIN unnest(CAST(:s_user AS uuid[]), CAST(:s_day AS date[])) AS k(user_id, day)
-           ON s.user_id = k.user_id AND s.day = k.day),"""
+         FROM unnest(CAST(:s_user AS uuid[]), CAST(:s_day AS date[])) AS k(user_id, day),
+         LATERAL (SELECT * FROM daily_steps WHERE user_id = k.user_id AND day = k.day OFFSET 0) AS s),"""
 _NOTHING = """
       CAST('[]' AS json),"""
 _CONTEXT_FROM = """
     FROM (SELECT array_agg(a.user_id) AS users, array_agg(a.version) AS versions
-            FROM citizen_accounts a JOIN users u ON u.id = a.user_id
-           WHERE a.user_id = ANY(CAST(:users AS uuid[])) AND u.erased_at IS NULL) AS acc,
+            FROM unnest(CAST(:users AS uuid[])) AS k(user_id),
+            LATERAL (SELECT a.user_id, a.version FROM citizen_accounts a JOIN users u ON u.id = a.user_id
+                      WHERE a.user_id = k.user_id AND u.erased_at IS NULL OFFSET 0) AS a) AS acc,
          (SELECT array_agg(d.user_id) AS users, array_agg(d.day) AS days, array_agg(d.family) AS families,
                  array_agg(d.points) AS points
-            FROM daily_usage d
-            JOIN unnest(CAST(:u_user AS uuid[]), CAST(:u_day AS date[]), CAST(:u_family AS text[])) AS k(user_id, day, family)
-              ON d.user_id = k.user_id AND d.day = k.day AND d.family = k.family) AS used"""
+            FROM unnest(CAST(:u_user AS uuid[]), CAST(:u_day AS date[]), CAST(:u_family AS text[])) AS k(user_id, day, family),
+            LATERAL (SELECT * FROM daily_usage WHERE user_id = k.user_id AND day = k.day AND family = k.family OFFSET 0) AS d
+         ) AS used"""
 
 
 @functools.cache
