@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from integrations.banks import WebhookClient
 from integrations.sms import build_sms_sender
 from service import gc_policy
+from service.admission import BulkGate
 from service.api import (
     activities,
     admin_adjustments,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(
             app.state.engine, info={"redis": app.state.redis, "leaderboards": app.state.leaderboards}
         )
+        app.state.bulk_gate = BulkGate(settings.batch_concurrency, waiting=settings.batch_queue)
         app.state.sms = build_sms_sender(settings.sms_provider, console_file=settings.sms_console_file)
         app.state.import_worker = ImportWorker(app) if settings.run_jobs else None
         if app.state.import_worker is not None:

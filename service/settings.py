@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(default=1024**3, alias="TANPU_IMPORT_MAX_BYTES")
     import_lease_s: float = Field(default=60, gt=0, alias="TANPU_IMPORT_LEASE_S")
     import_workers: int = Field(default=2, ge=1, le=16, alias="TANPU_IMPORT_WORKERS")
+    batch_concurrency: int = Field(default=2, ge=1, le=64, alias="TANPU_BATCH_CONCURRENCY")
+    batch_queue: int = Field(default=16, ge=0, le=1024, alias="TANPU_BATCH_QUEUE")
     run_jobs: bool = Field(default=True, alias="TANPU_RUN_JOBS")
     expiry_interval_s: float = Field(default=3600, gt=0, alias="TANPU_EXPIRY_INTERVAL_S")
     trust_forwarded_for: bool = Field(default=False, alias="TANPU_TRUST_FORWARDED_FOR")

@@ -66,10 +66,16 @@ async def report_trip(body: TravelIn, request: Request, session: SessionDep, par
     "/activities/travel:batch",
     operation_id="report_trips",
     response_model=BatchOut,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 422, 429),
 )
 async def report_trips(body: TravelBatchIn, request: Request, session: SessionDep, partner: TravelWriter) -> Response:
-    """Up to 1,000 trips in one request and one transaction; a result per item, in order, each idempotent on its own."""
+    """Up to 1,000 trips in one request and one transaction; a result per item, in order, each idempotent on its own.
+    A server evaluates a few batches at once and queues a few more; past that it answers 429 with `Retry-After`."""
+    async with request.app.state.bulk_gate.admit():
+        return await _report_trips(body, request, session, partner)
+
+
+async def _report_trips(body: TravelBatchIn, request: Request, session: SessionDep, partner: PartnerPrincipal) -> Response:
     facts = await reporting_partner(request, session, partner)
     results: list[str | None] = [None] * len(body.items)
     reports: list[Report] = []
