@@ -50,9 +50,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto", help="auto: wrk if installed")
     p.add_argument(
         "--reference",
-        choices=["cte", "multi", "both"],
         default="cte",
-        help="reference app's SQL: one statement, 5 round trips, or both",
+        help="reference app's SQL, comma-separated: cte (one statement), multi (6 round trips), award (travel: the "
+        "app's own context read and write, bare); both = cte,multi",
     )
     p.add_argument("--profile", action="store_true", help="record one extra app run with py-spy and summarise it")
     p.add_argument("--keep-db", action="store_true", help="keep the scratch database(s)")
@@ -66,6 +66,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--simulate-activities", type=int, default=1_000_000, help="simulate: stored activities to replay (1,000,000)")
     p.add_argument("--simulate-runs", type=int, default=3, help="simulate: timed calls on one app process (3)")
     return p.parse_args(argv)
+
+
+def _reference_modes(value: str) -> list[str]:
+    modes = ["cte", "multi"] if value == "both" else [m.strip() for m in value.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in ("cte", "multi", "award")]
+    if unknown or not modes:
+        raise SystemExit(f"--reference: unknown mode(s) {unknown or value!r}; cte, multi, award or both")
+    return modes
 
 
 def machine() -> dict[str, Any]:
@@ -232,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         app_log_level=args.app_log_level,
         pgbench_clients=args.pgbench_clients,
         pgbench_duration=args.pgbench_duration,
-        reference_modes=["cte", "multi"] if args.reference == "both" else [args.reference],
+        reference_modes=_reference_modes(args.reference),
         import_sizes=[int(x) for x in args.import_sizes.split(",") if x.strip()],
         import_timeout=args.import_timeout,
         simulate_activities=args.simulate_activities,

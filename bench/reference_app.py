@@ -9,7 +9,14 @@ no audit row, no metrics: the floor a Python web stack can reach for this transa
 
 BENCH_REFERENCE_MODE chooses how the transaction is sent:
 - `cte` (default): one statement (a data-modifying CTE), one round trip, like service/repositories/ledger.py;
-- `multi`: BEGIN; INSERT posting; INSERT 2 entries; UPDATE balance; INSERT lot; COMMIT (six round trips).
+- `multi`: BEGIN; INSERT posting; INSERT 2 entries; UPDATE balance; INSERT lot; COMMIT (six round trips);
+- `award` (travel only): the app's own SQL transaction for a trip, sent as the app sends it: its context
+  read (account version, the partner's key, the day's usage, live campaigns), then its one write
+  statement (activity, idempotency key, posting, 2 entries, account, lot, daily usage), both through
+  service/repositories/activities.py on a bare asyncpg connection. Everything the app does around
+  that SQL is left out: auth, the partner's facts, the methodology and caps (points = distance × a
+  constant), the request digest (a sha256 of the raw body), SQLAlchemy, after-commit work, metrics.
+  The activities are the partner BENCH_REFERENCE_PARTNER's (the bench makes one for the reference).
 
 `POST /v1/activities/travel` (the travel benchmark, P1) takes the real endpoint's body shape
 ({external_id, user: {user_id}, mode, distance_m, started_at, ended_at}, validated by a pydantic
@@ -21,6 +28,7 @@ The posting digest is computed with domain.ledger.digest_of so `tanpu check-ledg
 Served by the harness: `uvicorn bench.reference_app:create --factory` with DATABASE_URL set.
 """
 
+import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -29,13 +37,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import FastAPI, Header, HTTPException, Request
+import orjson
+from fastapi import FastAPI, Header, HTTPException, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
-from domain.calendar import lot_expiry
+from domain import ledger
+from domain.calendar import local_day, lot_expiry
 from domain.ledger import digest_of
+from service.repositories import activities
 
 CREATED_BY = "bench:reference"
+REGION = "huangpu"
 
 ONE_STATEMENT = """
 WITH p AS (
@@ -92,6 +104,7 @@ class TravelIn(BaseModel):
 
 
 GRAMS_PER_KM = {"metro": 46.8, "bus": 35.0, "bike": 40.0}
+MODES = ("cte", "multi", "award")
 
 
 def _dsn(url: str) -> str:
@@ -101,17 +114,25 @@ def _dsn(url: str) -> str:
     return url
 
 
+async def _keep(connection: asyncpg.Connection) -> None:
+    """What a released connection needs before its next request here: nothing (no session state is set)."""
+
+
 def create() -> FastAPI:
     dsn = _dsn(os.environ["DATABASE_URL"])
     pool_size = int(os.environ.get("BENCH_POOL_SIZE", "20"))
     mode = os.environ.get("BENCH_REFERENCE_MODE", "cte")
-    if mode not in ("cte", "multi"):
-        raise ValueError(f"BENCH_REFERENCE_MODE must be cte or multi, not {mode!r}")
+    if mode not in MODES:
+        raise ValueError(f"BENCH_REFERENCE_MODE must be one of {MODES}, not {mode!r}")
+    partner = uuid.UUID(os.environ["BENCH_REFERENCE_PARTNER"]) if mode == "award" else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Same ceiling as the app's engine (pool_size + the same overflow).
-        app.state.pool = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=2 * pool_size)
+        # No reset on release: asyncpg's default sends one more statement (RESET ALL, UNLISTEN *, ...)
+        # each time a connection goes back to the pool, a round trip per request the app does not make
+        # (SQLAlchemy's reset is a rollback, sent only when a transaction is open).
+        app.state.pool = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=2 * pool_size, reset=_keep)
         try:
             yield
         finally:
@@ -153,9 +174,12 @@ def create() -> FastAPI:
         }
 
     @app.post("/v1/activities/travel", status_code=201)
-    async def report_trip(body: TravelIn, request: Request) -> dict[str, Any]:
+    async def report_trip(body: TravelIn, request: Request) -> Any:
         now = datetime.now(UTC)
         carbon_g = int(body.distance_m * GRAMS_PER_KM[body.mode] / 1000)
+        if partner is not None:
+            digest = hashlib.sha256(await request.body()).hexdigest()
+            return await award_trip(request.app.state.pool, partner, body, digest, carbon_g, now)
         points = carbon_g
         memo = body.external_id
         user_id = body.user.user_id
@@ -183,6 +207,99 @@ def create() -> FastAPI:
             "entry_id": entry_id,
             "balance": balance,
         }
+
+    async def award_trip(
+        pool: asyncpg.Pool, partner_id: uuid.UUID, body: TravelIn, digest: str, carbon_g: int, now: datetime
+    ) -> Response:
+        user_id, day, scenario = body.user.user_id, local_day(body.ended_at), f"travel.{body.mode}"
+        async with pool.acquire() as conn:
+            context = await activities.award_context(
+                conn,
+                users=[user_id],
+                partner_id=partner_id,
+                external_ids=[body.external_id],
+                usage_keys=[(user_id, day, "travel")],
+                fingerprint_keys=[],
+                step_keys=[],
+                regions=[REGION],
+                occurred=(body.ended_at, body.ended_at),
+            )
+            stored = context.keys.get(body.external_id)
+            if stored is not None:
+                return Response(stored.response, status_code=stored.status_code, media_type="application/json")
+            if user_id not in context.versions:
+                raise HTTPException(404, "unknown citizen")
+            activity_id = uuid.uuid4()
+            breakdown = {
+                "methodology": "bench",
+                "factor": {"name": scenario, "value": GRAMS_PER_KM[body.mode], "unit": "g CO2e/km"},
+                "quantity": {"distance_m": body.distance_m},
+                "carbon_g": carbon_g,
+                "rate": {"points_per_g": 1},
+                "points": carbon_g,
+                "caps": [],
+            }
+            answer = orjson.dumps(
+                {
+                    "activity_id": str(activity_id),
+                    "status": "awarded",
+                    "scenario": scenario,
+                    "carbon_g": carbon_g,
+                    "points": carbon_g,
+                    "bonus_points": 0,
+                    "breakdown": breakdown,
+                }
+            ).decode()
+            posting = ledger.transfer(
+                user_id=str(user_id),
+                kind=ledger.EntryKind.AWARD,
+                system_account=ledger.issuance_account(scenario),
+                points=carbon_g,
+                posted_at=now,
+                carbon_g=carbon_g,
+                scenario=scenario,
+                activity_id=str(activity_id),
+            )
+            rows = activities.AwardWrite(
+                activities=[
+                    activities.ActivityRow(
+                        user_id=user_id,
+                        id=activity_id,
+                        partner_id=partner_id,
+                        external_id=body.external_id,
+                        scenario=scenario,
+                        family="travel",
+                        status="awarded",
+                        reason=None,
+                        region=REGION,
+                        occurred_at=body.ended_at,
+                        reported_at=now,
+                        carbon_g=carbon_g,
+                        points=carbon_g,
+                        bonus_points=0,
+                        methodology_id=None,
+                        fingerprint=None,
+                        station_id=None,
+                        measurements=body.model_dump(mode="json", exclude={"external_id", "user"}),
+                        breakdown=breakdown,
+                    )
+                ],
+                keys=[activities.KeyRow(partner_id, body.external_id, user_id, activity_id, digest, 201, answer)],
+                fingerprints=[],
+                usage={(user_id, day, "travel"): carbon_g},
+                steps={},
+                lots=[activities.LotRow(user_id, 1, now, lot_expiry(now), carbon_g)],
+            )
+            await activities.write(
+                conn,
+                rows,
+                [posting],
+                [ledger.account_delta(posting.kind, carbon_g, carbon_g)],
+                created_by=CREATED_BY,
+                now=now,
+                expected_versions={user_id: context.versions[user_id]},
+            )
+        return Response(answer, status_code=201, media_type="application/json")
 
     async def write(
         pool: asyncpg.Pool, user_id: uuid.UUID, now: datetime, memo: str, points: int, digest: str

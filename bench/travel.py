@@ -68,7 +68,8 @@ def run(ctx: Context) -> dict[str, Any]:
     for mode in ctx.options.reference_modes:
         name = "reference" if mode == "cte" else f"reference-{mode}"
         before = _reference_postings(ctx)
-        with ctx.serve(name, "bench.reference_app:create", env=ctx.app_env(BENCH_REFERENCE_MODE=mode)) as server:
+        extra = {"BENCH_REFERENCE_PARTNER": ctx.transit_partner("bench travel reference")[0]} if mode == "award" else {}
+        with ctx.serve(name, "bench.reference_app:create", env=ctx.app_env(BENCH_REFERENCE_MODE=mode, **extra)) as server:
             ref = ctx.load(server, spec, f"travel-{name}")
         ref["postings_written"] = _reference_postings(ctx) - before
         ref["mode"] = mode
