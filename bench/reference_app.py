@@ -132,7 +132,12 @@ def create() -> FastAPI:
         # No reset on release: asyncpg's default sends one more statement (RESET ALL, UNLISTEN *, ...)
         # each time a connection goes back to the pool, a round trip per request the app does not make
         # (SQLAlchemy's reset is a rollback, sent only when a transaction is open).
-        app.state.pool = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=2 * pool_size, reset=_keep)
+        # `award` sends the app's SQL, so it runs it as the app does: with generic plans (service/database.py);
+        # re-planned at every execution, the award's write costs PostgreSQL several times its CPU.
+        settings = {"plan_cache_mode": "force_generic_plan"} if mode == "award" else {}
+        app.state.pool = await asyncpg.create_pool(
+            dsn, min_size=pool_size, max_size=2 * pool_size, reset=_keep, server_settings=settings
+        )
         try:
             yield
         finally:
