@@ -4,8 +4,10 @@ https only; the host must resolve, and every address it resolves to must be a pu
 unicast address: no private, loopback, link-local (cloud metadata), multicast, reserved
 or unspecified targets, IPv4-mapped IPv6 included. `allow_insecure` (development only)
 admits plain http, loopback and private addresses for local testing; link-local and
-multicast stay refused even then. The check runs when the URL is registered and again
-before each delivery (DNS may have changed); redirects are never followed.
+multicast stay refused even then. The check runs when the URL is registered, before each
+delivery, and when the delivery connects: the connection goes to an address checked at that
+moment (integrations/banks/client.py), so a name whose DNS answer changes between the check
+and the connect (DNS rebinding) cannot reach an internal address. Redirects are never followed.
 """
 
 import asyncio
@@ -65,8 +67,13 @@ async def check_webhook_url(url: str, *, allow_insecure: bool, resolve: Resolver
     if not host:
         raise UnsafeWebhookUrl("a webhook URL needs a host")
     port = port or (443 if parts.scheme == "https" else 80)
+    return await vetted_addresses(host, port, allow_insecure=allow_insecure, resolve=resolve)
+
+
+async def vetted_addresses(host: str, port: int, *, allow_insecure: bool, resolve: Resolver = system_resolver) -> list[str]:
+    """The addresses `host` (a name or an IP literal) resolves to, all allowed; UnsafeWebhookUrl otherwise."""
     try:
-        literal: IpAddress | None = ipaddress.ip_address(host)
+        literal: IpAddress | None = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         literal = None
     if literal is not None:

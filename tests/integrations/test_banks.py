@@ -78,3 +78,42 @@ async def test_the_client_delivers_signed_and_refuses_a_local_target_outside_dev
         assert not result.ok and "refused target" in (result.error or "")
         assert endpoint.attempts == 2  # the refused target was never contacted
         await strict.aclose()
+
+
+async def test_the_client_connects_to_the_address_it_checked() -> None:
+    async with bank_endpoint() as endpoint:
+        endpoint.secret = "whsec_test"
+        # bank.example exists only in this resolver: the delivery can reach the server only through the checked address
+        client = WebhookClient(allow_insecure=True, resolve=resolver({"bank.example": ["127.0.0.1"]}))
+        result = await client.deliver(
+            url=endpoint.url.replace("127.0.0.1", "bank.example"),
+            secret="whsec_test",
+            event_id="7",
+            body=b'{"event_id":7}',
+            timestamp=int(time.time()),
+        )
+        await client.aclose()
+        assert (result.ok, result.status_code) == (True, 200)
+        assert endpoint.accepted == [{"event_id": 7}]
+
+
+async def test_a_name_that_rebinds_after_the_check_is_refused_at_the_connect() -> None:
+    answers = [["127.0.0.1"], ["169.254.169.254"]]  # allowed at the check (development), link-local at the connect
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    async with bank_endpoint() as endpoint:
+        endpoint.secret = "whsec_test"
+        client = WebhookClient(allow_insecure=True, resolve=rebinding)
+        # localhost: a client that resolved the name again itself would reach the server
+        result = await client.deliver(
+            url=endpoint.url.replace("127.0.0.1", "localhost"),
+            secret="whsec_test",
+            event_id="8",
+            body=b'{"event_id":8}',
+            timestamp=int(time.time()),
+        )
+        await client.aclose()
+        assert not result.ok and "refused target" in (result.error or "") and "link-local" in (result.error or "")
+        assert endpoint.attempts == 0
