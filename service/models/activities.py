@@ -162,7 +162,6 @@ class TravelImport(SQLModel, table=True):
     errors: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
     )
-    bytes_received: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0")))
     lease_until: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
     received_at: datetime | None = Field(default=None, sa_column=timestamp(nullable=True))
     """When the upload was last heard from (every 30 s or so): one silent for long has lost its sender."""
