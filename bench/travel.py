@@ -10,9 +10,13 @@ capped award is still the whole pipeline).
 
 The app does the whole pipeline (JWT, partner lookup, replay check, citizen lock, usage, evaluation,
 activity + key + usage + posting + entries + balance + expiry lot, commit, leaderboard after commit);
-the reference (bench/reference_app.py, same route and body shape) writes one posting + 2 entries +
-the balance in one statement. Goal: app/reference req/s ≥ 0.5, p99 ≤ 50 ms, 0 errors at 32 clients;
-P5: app peak RSS ≤ 250 MB.
+two references run in the same process shape (bench/reference_app.py, same route and body):
+`reference` writes one posting + 2 entries + the balance in one statement (quality.md's orientation
+award), and `reference-award` sends the app's own SQL transaction (context read, then the one write
+of every row the product stores for a trip), bare. quality.md P1 is "≥ 0.5 × a bare FastAPI + asyncpg
+app doing the same SQL transaction": that is `reference-award`, always run here (its ratio is the
+headline `p1_ratio`); the 4-row ratio is reported beside it. Goals: p1_ratio ≥ 0.5, p99 ≤ 50 ms,
+0 errors at 32 clients; P5: app peak RSS ≤ 250 MB.
 """
 
 from typing import Any
@@ -65,7 +69,7 @@ def run(ctx: Context) -> dict[str, Any]:
     out["targets"]["app"] = app
     out["status_share"] = {k: round(v / stored, 4) for k, v in sorted(statuses.items())} if stored else {}
 
-    for mode in ctx.options.reference_modes:
+    for mode in dict.fromkeys([*ctx.options.reference_modes, "award"]):  # P1's own yardstick, always
         name = "reference" if mode == "cte" else f"reference-{mode}"
         before = _reference_postings(ctx)
         extra = {"BENCH_REFERENCE_PARTNER": ctx.transit_partner("bench travel reference")[0]} if mode == "award" else {}
@@ -98,6 +102,7 @@ def run(ctx: Context) -> dict[str, Any]:
         **{f"{n}_rps": t["ok_rps"] for n, t in out["targets"].items() if n != "app"},
         **{f"{n}_p99_ms": t["latency_ms"]["p99"] for n, t in out["targets"].items() if n != "app"},
         "ratio": out.get("ratio_app_over_reference"),
+        "p1_ratio": out.get("ratio_app_over_reference-award"),
         "capped_share": out["status_share"].get("capped", 0.0),
     }
     return out
