@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from integrations.banks import UnsafeWebhookUrl, WebhookClient, check_webhook_url, sign, verify
-from tests.bank_helpers import bank_endpoint
+from integrations.banks import DeliveryResult, UnsafeWebhookUrl, WebhookClient, check_webhook_url, sign, verify
+from integrations.banks.ssrf import Resolver
+from tests.bank_helpers import BankEndpoint, bank_endpoint
 
 
 def test_a_signature_verifies_and_any_change_breaks_it() -> None:
@@ -80,21 +81,27 @@ async def test_the_client_delivers_signed_and_refuses_a_local_target_outside_dev
         await strict.aclose()
 
 
-async def test_the_client_connects_to_the_address_it_checked() -> None:
+async def deliver_as(host: str, resolve: Resolver, event_id: int) -> tuple[DeliveryResult, BankEndpoint]:
+    """One delivery to a real server on 127.0.0.1, addressed by `host`, names resolved by `resolve`."""
     async with bank_endpoint() as endpoint:
         endpoint.secret = "whsec_test"
-        # bank.example exists only in this resolver: the delivery can reach the server only through the checked address
-        client = WebhookClient(allow_insecure=True, resolve=resolver({"bank.example": ["127.0.0.1"]}))
+        client = WebhookClient(allow_insecure=True, resolve=resolve)
         result = await client.deliver(
-            url=endpoint.url.replace("127.0.0.1", "bank.example"),
+            url=endpoint.url.replace("127.0.0.1", host),
             secret="whsec_test",
-            event_id="7",
-            body=b'{"event_id":7}',
+            event_id=str(event_id),
+            body=b'{"event_id":%d}' % event_id,
             timestamp=int(time.time()),
         )
         await client.aclose()
-        assert (result.ok, result.status_code) == (True, 200)
-        assert endpoint.accepted == [{"event_id": 7}]
+    return result, endpoint
+
+
+async def test_the_client_connects_to_the_address_it_checked() -> None:
+    # bank.example exists only in this resolver: the delivery can reach the server only through the checked address
+    result, endpoint = await deliver_as("bank.example", resolver({"bank.example": ["127.0.0.1"]}), 7)
+    assert (result.ok, result.status_code) == (True, 200)
+    assert endpoint.accepted == [{"event_id": 7}]
 
 
 async def test_a_name_that_rebinds_after_the_check_is_refused_at_the_connect() -> None:
@@ -103,17 +110,7 @@ async def test_a_name_that_rebinds_after_the_check_is_refused_at_the_connect() -
     async def rebinding(host: str, port: int) -> list[str]:
         return answers.pop(0) if len(answers) > 1 else answers[0]
 
-    async with bank_endpoint() as endpoint:
-        endpoint.secret = "whsec_test"
-        client = WebhookClient(allow_insecure=True, resolve=rebinding)
-        # localhost: a client that resolved the name again itself would reach the server
-        result = await client.deliver(
-            url=endpoint.url.replace("127.0.0.1", "localhost"),
-            secret="whsec_test",
-            event_id="8",
-            body=b'{"event_id":8}',
-            timestamp=int(time.time()),
-        )
-        await client.aclose()
-        assert not result.ok and "refused target" in (result.error or "") and "link-local" in (result.error or "")
-        assert endpoint.attempts == 0
+    # localhost: a client that resolved the name again itself would reach the server
+    result, endpoint = await deliver_as("localhost", rebinding, 8)
+    assert not result.ok and "refused target" in (result.error or "") and "link-local" in (result.error or "")
+    assert endpoint.attempts == 0
