@@ -8,7 +8,7 @@ import httpcore
 import httpx
 
 from integrations.banks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
-from integrations.banks.ssrf import Resolver, UnsafeWebhookUrl, check_webhook_url, system_resolver, vetted_addresses
+from integrations.banks.ssrf import Resolver, UnsafeWebhookUrl, system_resolver, vetted_addresses, webhook_target
 
 MAX_ERROR = 500
 
@@ -85,30 +85,23 @@ class _VettedTransport(httpx.AsyncHTTPTransport):
 
 
 class WebhookClient:
-    def __init__(
-        self,
-        http: httpx.AsyncClient | None = None,
-        *,
-        allow_insecure: bool = False,
-        resolve: Resolver = system_resolver,
-        timeout_s: float = 10.0,
-    ) -> None:
-        # trust_env=False: a proxy from the environment would resolve the name itself, past the check
-        self.http = http or httpx.AsyncClient(
+    def __init__(self, *, allow_insecure: bool = False, resolve: Resolver = system_resolver, timeout_s: float = 10.0) -> None:
+        # Always its own client: the addresses are checked by its transport, as it connects.
+        # trust_env=False: a proxy from the environment would resolve the name itself, past the check.
+        self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,
             trust_env=False,
             transport=_VettedTransport(_VettedConnect(allow_insecure=allow_insecure, resolve=resolve)),
         )
         self.allow_insecure = allow_insecure
-        self.resolve = resolve
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
     async def deliver(self, *, url: str, secret: str, event_id: str, body: bytes, timestamp: int) -> DeliveryResult:
-        try:
-            await check_webhook_url(url, allow_insecure=self.allow_insecure, resolve=self.resolve)
+        try:  # the URL's form here; its addresses when the transport connects (a kept connection was checked then)
+            webhook_target(url, allow_insecure=self.allow_insecure)
         except UnsafeWebhookUrl as exc:
             return DeliveryResult(False, error=f"refused target: {exc}"[:MAX_ERROR])
         headers = {
@@ -119,7 +112,7 @@ class WebhookClient:
         }
         try:
             response = await self.http.post(url, content=body, headers=headers)
-        except UnsafeWebhookUrl as exc:  # the name's answer changed between the check and the connect
+        except UnsafeWebhookUrl as exc:  # raised by _VettedConnect: an address the name resolves to is refused
             return DeliveryResult(False, error=f"refused target: {exc}"[:MAX_ERROR])
         except httpx.HTTPError as exc:
             return DeliveryResult(False, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR])

@@ -4,10 +4,11 @@ https only; the host must resolve, and every address it resolves to must be a pu
 unicast address: no private, loopback, link-local (cloud metadata), multicast, reserved
 or unspecified targets, IPv4-mapped IPv6 included. `allow_insecure` (development only)
 admits plain http, loopback and private addresses for local testing; link-local and
-multicast stay refused even then. The check runs when the URL is registered, before each
-delivery, and when the delivery connects: the connection goes to an address checked at that
-moment (integrations/banks/client.py), so a name whose DNS answer changes between the check
-and the connect (DNS rebinding) cannot reach an internal address. Redirects are never followed.
+multicast stay refused even then. The whole check runs when the URL is registered; at each
+delivery the URL's form is checked again, and its addresses when the delivery connects: the
+connection goes to an address checked at that moment (integrations/banks/client.py), so a name
+whose DNS answer changes after a check (DNS rebinding) cannot reach an internal address.
+Redirects are never followed.
 """
 
 import asyncio
@@ -51,6 +52,13 @@ def address_refusal(ip: IpAddress, *, allow_insecure: bool) -> str | None:
 
 async def check_webhook_url(url: str, *, allow_insecure: bool, resolve: Resolver = system_resolver) -> list[str]:
     """The addresses the URL resolves to, all allowed; UnsafeWebhookUrl otherwise."""
+    host, port = webhook_target(url, allow_insecure=allow_insecure)
+    return await vetted_addresses(host, port, allow_insecure=allow_insecure, resolve=resolve)
+
+
+def webhook_target(url: str, *, allow_insecure: bool) -> tuple[str, int]:
+    """The host and port of a URL whose form is allowed (scheme, no credentials, a host);
+    UnsafeWebhookUrl otherwise. What the host resolves to is `vetted_addresses`' to check."""
     if len(url) > 2000:
         raise UnsafeWebhookUrl("the URL is too long")
     try:
@@ -66,8 +74,7 @@ async def check_webhook_url(url: str, *, allow_insecure: bool, resolve: Resolver
     host = parts.hostname
     if not host:
         raise UnsafeWebhookUrl("a webhook URL needs a host")
-    port = port or (443 if parts.scheme == "https" else 80)
-    return await vetted_addresses(host, port, allow_insecure=allow_insecure, resolve=resolve)
+    return host, port or (443 if parts.scheme == "https" else 80)
 
 
 async def vetted_addresses(host: str, port: int, *, allow_insecure: bool, resolve: Resolver = system_resolver) -> list[str]:

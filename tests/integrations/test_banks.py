@@ -105,11 +105,12 @@ async def test_the_client_connects_to_the_address_it_checked() -> None:
 
 
 async def test_a_name_that_rebinds_after_the_check_is_refused_at_the_connect() -> None:
-    answers = [["127.0.0.1"], ["169.254.169.254"]]  # allowed at the check (development), link-local at the connect
+    answers = [["127.0.0.1"], ["169.254.169.254"]]  # allowed when registered (development), link-local at the connect
 
     async def rebinding(host: str, port: int) -> list[str]:
         return answers.pop(0) if len(answers) > 1 else answers[0]
 
+    assert await check_webhook_url("http://localhost/hook", allow_insecure=True, resolve=rebinding) == ["127.0.0.1"]
     # localhost: a client that resolved the name again itself would reach the server
     result, endpoint = await deliver_as("localhost", rebinding, 8)
     assert not result.ok and "refused target" in (result.error or "") and "link-local" in (result.error or "")
