@@ -19,6 +19,7 @@ from service.api import (
     admin_catalogue,
     admin_partners,
     admin_reference,
+    admin_reports,
     admin_rewards,
     auth,
     bank,
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_partners.router)
     app.include_router(admin_catalogue.router)
     app.include_router(admin_audit.router)
+    app.include_router(admin_reports.router)
     app.include_router(me_activities.router)
     app.include_router(me_bank_links.router)
     app.include_router(bank.router)
