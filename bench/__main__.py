@@ -21,9 +21,7 @@ from typing import Any
 from bench.harness import RESULTS_DIR, Options, open_context
 
 DEFAULT = ("adjustments", "pgbench")
-PLANNED = {
-    "reads": "P4 GET /v1/me/account and /v1/me/ledger at 10M entries (not written yet)",
-}
+PLANNED: dict[str, str] = {}
 
 
 def available() -> list[str]:
@@ -65,6 +63,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--import-timeout", type=float, default=1800.0, help="imports: give up waiting for one import after S s")
     p.add_argument("--simulate-activities", type=int, default=1_000_000, help="simulate: stored activities to replay (1,000,000)")
     p.add_argument("--simulate-runs", type=int, default=3, help="simulate: timed calls on one app process (3)")
+    p.add_argument(
+        "--reads-entries", type=int, default=10_000_000, help="reads: ledger entries in the database at the big size (10M)"
+    )
     return p.parse_args(argv)
 
 
@@ -245,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         import_timeout=args.import_timeout,
         simulate_activities=args.simulate_activities,
         simulate_runs=args.simulate_runs,
+        reads_entries=args.reads_entries,
     )
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")

@@ -85,11 +85,11 @@ def run(ctx: Context) -> dict[str, Any]:
     return out
 
 
-def _profile(ctx: Context, spec: dict[str, Any]) -> dict[str, Any]:
+def _profile(ctx: Context, spec: dict[str, Any], label: str = "app") -> dict[str, Any]:
     if not profile.available():
         return {"ran": False, "why": "py-spy is not installed (pip install py-spy into the venv; not a project dependency)"}
-    raw = ctx.tmp / "app-profile.txt"
-    keep = ctx.results_stem.with_name(ctx.results_stem.name + "-app-profile.txt")
+    raw = ctx.tmp / f"{label}-profile.txt"
+    keep = ctx.results_stem.with_name(f"{ctx.results_stem.name}-{label}-profile.txt")
     holder: dict[str, Any] = {}
 
     def on_measure(server: Any) -> Any:

@@ -65,6 +65,7 @@ class Options:
     import_timeout: float = 1800.0
     simulate_activities: int = 1_000_000
     simulate_runs: int = 3
+    reads_entries: int = 10_000_000
 
 
 @dataclass
@@ -604,6 +605,7 @@ def write_wrk_spec(spec: dict[str, Any], path: Path) -> None:
     for body in spec.get("bodies") or ([spec["body"]] if spec.get("body") is not None else []):
         lines.append("body " + body)
     lines += [f"user {u}" for u in spec.get("user_ids", [])]
+    lines += [f"token {t}" for t in spec.get("tokens", [])]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -33,6 +33,7 @@ async def drive(url: str, spec: dict[str, Any], clients: int, duration: float) -
     # several bodies: each request takes one at random (e.g. orders of 1, 2 or 3 lines)
     bodies = spec.get("bodies") or ([spec["body"]] if spec.get("body") is not None else [])
     users = spec.get("user_ids") or [""]
+    tokens = spec.get("tokens") or []  # each request a bearer token at random (citizens reading their own data)
     prefix = spec["prefix"]
     times = spec.get("times")  # [min s ago, max s ago, duration s] for $ENDED_AT (= $AT) / $STARTED_AT
     counter = itertools.count(1)
@@ -57,6 +58,8 @@ async def drive(url: str, spec: dict[str, Any], clients: int, duration: float) -
                 headers = dict(base_headers)
                 if unique_header:
                     headers[unique_header] = unique
+                if tokens:
+                    headers["Authorization"] = f"Bearer {random.choice(tokens)}"
                 content = None
                 if bodies:
                     content = random.choice(bodies).replace("$UNIQUE", unique).replace("$USER_ID", random.choice(users))

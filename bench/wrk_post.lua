@@ -1,9 +1,10 @@
--- wrk script for Tanpu's benchmarks: one POST per request, each with a unique key.
+-- wrk script for Tanpu's benchmarks: one request at a time, each with a unique key.
 -- Usage: wrk -t2 -c32 -d15s -s bench/wrk_post.lua http://127.0.0.1:PORT -- SPEC_FILE
 -- SPEC_FILE (written by bench/harness.py), one item per line:
 --   method POST / path /v1/... / prefix <run label> / header Name: value / unique_header Idempotency-Key
 --   body <template with $USER_ID and $UNIQUE> (one or more: each request takes one at random)
 --   user <uuid> (any number)
+--   token <bearer token> (any number): each request is authorised by one at random
 --   times <min s ago> <max s ago> <duration s>: $ENDED_AT (and $AT, the same) becomes a random UTC time
 --     that many seconds ago and $STARTED_AT that time minus the duration (RFC 3339: trips, purchases)
 -- The unique string is prefix-threadid-counter, so keys never repeat within or across runs.
@@ -20,6 +21,7 @@ local method, path, prefix, unique_header
 local bodies = {}
 local headers = {}
 local users = {}
+local tokens = {}
 local t_min, t_max, t_dur
 local counter = 0
 
@@ -33,6 +35,7 @@ function init(args)
     elseif k == "unique_header" then unique_header = v
     elseif k == "body" then bodies[#bodies + 1] = v
     elseif k == "user" then users[#users + 1] = v
+    elseif k == "token" then tokens[#tokens + 1] = v
     elseif k == "times" then
       local a, b, c = v:match("^(%d+) (%d+) (%d+)$")
       t_min, t_max, t_dur = tonumber(a), tonumber(b), tonumber(c)
@@ -53,6 +56,9 @@ function request()
   local unique = prefix .. "-" .. tid .. "-" .. counter
   if unique_header then
     headers[unique_header] = unique
+  end
+  if #tokens > 0 then
+    headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
   end
   local b = nil
   if #bodies > 0 then
