@@ -1,20 +1,21 @@
 """The citizen's own profile, account and ledger: a citizen token only ever sees its own data."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.levels import level_for, next_level
+from domain import lots as lot_rules
+from domain.levels import Level, level_for, next_level
 from service.auth.deps import CurrentCitizen
 from service.clock import utcnow
 from service.deps import SessionDep
 from service.pagination import CursorQuery, LimitQuery, capped, decode_cursor, encode_cursor
 from service.problems import ProblemError, problem_responses
 from service.repositories import ledger as ledger_repo
-from service.repositories import lots as lots_repo
 from service.repositories import reference as reference_repo
 from service.repositories import users as users_repo
 
@@ -82,7 +83,10 @@ def mask_phone(phone: str | None) -> str | None:
 
 async def level_out(session: AsyncSession, carbon_g: int) -> LevelOut | None:
     """The level reached by lifetime carbon (thresholds are seed data), and how far the next one is."""
-    levels = await reference_repo.levels(session)
+    return level_view(carbon_g, await reference_repo.levels(session))
+
+
+def level_view(carbon_g: int, levels: Sequence[Level]) -> LevelOut | None:
     level, ahead = level_for(carbon_g, levels), next_level(carbon_g, levels)
     if level is None:
         return None
@@ -115,19 +119,22 @@ async def get_me(citizen: CurrentCitizen, session: SessionDep) -> ProfileOut:
 async def get_my_account(citizen: CurrentCitizen, session: SessionDep) -> AccountOut:
     """Balance, lifetime totals, carbon saved (in total and by scenario) and the points that expire
     within 30 days (or are overdue and go at the next expiry run), by expiry instant."""
-    account = await users_repo.get_account(session, citizen.user_id)
+    now = utcnow()
+    account = await ledger_repo.account_view(session, citizen.user_id, horizon=now + lot_rules.EXPIRING_WINDOW)
     if account is None:
         raise ProblemError(401, "unauthorized", "this account no longer exists")
-    soon = await lots_repo.expiring(session, citizen.user_id, utcnow())
     return AccountOut(
         balance=account.balance,
         lifetime_earned=account.lifetime_earned,
         lifetime_spent=account.lifetime_spent,
         carbon_g_total=account.carbon_g_total,
-        carbon_g_by_scenario=await ledger_repo.carbon_by_scenario(session, citizen.user_id),
-        expiring=[ExpiringOut(points=e.points, expires_at=e.expires_at) for e in soon],
-        level=await level_out(session, account.carbon_g_total),
+        carbon_g_by_scenario=account.carbon_g_by_scenario,
+        expiring=[ExpiringOut(points=e.points, expires_at=e.expires_at) for e in lot_rules.expiring(account.lots_due, now)],
+        level=level_view(account.carbon_g_total, account.levels),
     )
+
+
+_entries = TypeAdapter(list[LedgerEntryOut])
 
 
 @router.get("/ledger", operation_id="list_my_ledger", response_model=LedgerPage, responses=problem_responses(401, 422))
@@ -136,23 +143,11 @@ async def list_my_ledger(
 ) -> LedgerPage:
     """The caller's entries, newest first, cursor-paginated (limit capped at 500)."""
     page_size = capped(limit)
-    lines = await ledger_repo.citizen_statement(session, citizen.user_id, before_id=decode_cursor(cursor), limit=page_size + 1)
-    more = len(lines) > page_size
-    lines = lines[:page_size]
+    rows = await ledger_repo.citizen_statement(session, citizen.user_id, before_id=decode_cursor(cursor), limit=page_size + 1)
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    # the records validated in one call (in pydantic-core), not one model at a time
     return LedgerPage(
-        items=[
-            LedgerEntryOut(
-                id=line.id,
-                posted_at=line.posted_at,
-                kind=line.kind,
-                points=line.points,
-                carbon_g=line.carbon_g,
-                scenario=line.scenario,
-                activity_id=line.activity_id,
-                campaign_id=line.campaign_id,
-                memo=line.memo,
-            )
-            for line in lines
-        ],
-        next_cursor=encode_cursor(lines[-1].id) if more and lines else None,
+        items=_entries.validate_python([dict(row) for row in rows]),
+        next_cursor=encode_cursor(rows[-1]["id"]) if more and rows else None,
     )

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger import CITIZEN, AccountDelta, Posting, system_account_kind
+from domain.levels import Level
+from domain.lots import OpenLot
 from service import compact_json
 from service.repositories import raw
 from service.repositories.raw import Sql
@@ -200,40 +203,89 @@ async def citizen_balance(session: AsyncSession, user_id: uuid.UUID) -> int:
     return int(balance)
 
 
-@dataclass(frozen=True)
-class StatementLine:
-    id: int
-    posted_at: datetime
-    kind: str
-    points: int
-    carbon_g: int
-    scenario: str | None
-    activity_id: uuid.UUID | None
-    campaign_id: uuid.UUID | None
-    memo: str | None
-
-
 _STATEMENT = """
     SELECT e.id, e.posted_at, e.kind, e.points, e.carbon_g, e.scenario, e.activity_id, e.campaign_id, p.memo
     FROM entries e JOIN postings p ON p.user_id = e.user_id AND p.id = e.posting_id
     WHERE e.user_id = :user_id AND e.account = 'citizen'{page}
     ORDER BY e.id DESC
     LIMIT :limit"""
-_STATEMENT_FIRST_PAGE = text(_STATEMENT.format(page=""))
-_STATEMENT_PAGE = text(_STATEMENT.format(page=" AND e.id < :before"))
+_STATEMENT_FIRST_PAGE = Sql.of(_STATEMENT.format(page=""))
+_STATEMENT_PAGE = Sql.of(_STATEMENT.format(page=" AND e.id < :before"))
 
 
 async def citizen_statement(
     session: AsyncSession, user_id: uuid.UUID, *, before_id: int | None, limit: int
-) -> list[StatementLine]:
-    """The citizen's own entries, newest first, one index range scan per page."""
+) -> list[asyncpg.Record]:
+    """The citizen's own entries, newest first, one index range scan per page; records with the
+    columns id, posted_at, kind, points, carbon_g, scenario, activity_id, campaign_id, memo.
+    One statement on the driver: no BEGIN/COMMIT around a read that is its own snapshot."""
     # `e.id < :before` only when paging on: with generic plans (service/database.py) an
     # `(:before IS NULL OR e.id < :before)` filter would scan every newer entry of the citizen.
-    rows = await session.execute(
-        _STATEMENT_PAGE if before_id is not None else _STATEMENT_FIRST_PAGE,
-        {"user_id": user_id, "before": before_id, "limit": limit},
+    sql = _STATEMENT_PAGE if before_id is not None else _STATEMENT_FIRST_PAGE
+    rows: list[asyncpg.Record] = await (await raw.connection(session)).fetch(
+        *sql.call({"user_id": user_id, "before": before_id, "limit": limit})
     )
-    return [StatementLine(*row) for row in rows]
+    return rows
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """A citizen's account as the app shows it, read in one statement (one snapshot)."""
+
+    balance: int
+    lifetime_earned: int
+    lifetime_spent: int
+    carbon_g_total: int
+    carbon_g_by_scenario: dict[str, int]
+    lots_due: list[OpenLot]
+    """Open lots expiring by the horizon asked for, soonest first."""
+    levels: list[Level]
+
+
+# One round trip and no BEGIN/COMMIT: the account row, its carbon by scenario (entries), its lots
+# due by the horizon, and the level thresholds (a few seed rows), as arrays the driver decodes.
+_ACCOUNT_VIEW = Sql.of(
+    """
+    SELECT a.balance, a.lifetime_earned, a.lifetime_spent, a.carbon_g_total,
+           s.scenarios, s.carbon, l.ids, l.expires, l.remaining, l.points, v.levels, v.names, v.thresholds
+    FROM citizen_accounts a
+    CROSS JOIN LATERAL (
+        SELECT array_agg(t.scenario ORDER BY t.scenario) AS scenarios, array_agg(t.total ORDER BY t.scenario) AS carbon
+        FROM (
+            SELECT scenario, sum(carbon_g) AS total FROM entries
+            WHERE user_id = a.user_id AND account = 'citizen' AND scenario IS NOT NULL
+            GROUP BY scenario HAVING sum(carbon_g) <> 0
+        ) t
+    ) s
+    CROSS JOIN LATERAL (
+        SELECT array_agg(id ORDER BY expires_at, id) AS ids, array_agg(expires_at ORDER BY expires_at, id) AS expires,
+               array_agg(remaining ORDER BY expires_at, id) AS remaining, array_agg(points ORDER BY expires_at, id) AS points
+        FROM expiry_lots WHERE user_id = a.user_id AND remaining > 0 AND expires_at <= :horizon
+    ) l
+    CROSS JOIN (
+        SELECT array_agg(level ORDER BY min_carbon_g) AS levels, array_agg(name ORDER BY min_carbon_g) AS names,
+               array_agg(min_carbon_g ORDER BY min_carbon_g) AS thresholds
+        FROM levels
+    ) v
+    WHERE a.user_id = :user_id"""
+)
+
+
+async def account_view(session: AsyncSession, user_id: uuid.UUID, *, horizon: datetime) -> AccountView | None:
+    """The citizen's account, or None when there is no such account."""
+    row = await (await raw.connection(session)).fetchrow(*_ACCOUNT_VIEW.call({"user_id": user_id, "horizon": horizon}))
+    if row is None:
+        return None
+    balance, earned, spent, carbon, scenarios, totals, ids, expires, remaining, points, levels, names, thresholds = row
+    return AccountView(
+        balance=balance,
+        lifetime_earned=earned,
+        lifetime_spent=spent,
+        carbon_g_total=carbon,
+        carbon_g_by_scenario=dict(zip(scenarios or [], map(int, totals or []), strict=True)),
+        lots_due=[OpenLot(*lot) for lot in zip(ids or [], expires or [], remaining or [], points or [], strict=True)],
+        levels=[Level(*level) for level in zip(levels or [], names or [], thresholds or [], strict=True)],
+    )
 
 
 async def carbon_by_scenario(session: AsyncSession, user_id: uuid.UUID) -> dict[str, int]:

@@ -136,17 +136,6 @@ async def create(
     )
 
 
-async def expiring(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> list[rules.Expiring]:
-    rows = await session.execute(
-        text(
-            f"SELECT {_LOT_COLUMNS} FROM expiry_lots "  # noqa: S608
-            "WHERE user_id = :u AND remaining > 0 AND expires_at <= :horizon ORDER BY expires_at, id"
-        ),
-        {"u": user_id, "horizon": now + rules.EXPIRING_WINDOW},
-    )
-    return rules.expiring([OpenLot(*row) for row in rows], now)
-
-
 # --- expiry runs -------------------------------------------------------------------------------
 
 

@@ -39,6 +39,10 @@ class Sql:
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         return [params[name] for name in self.names]
 
+    def call(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The driver's arguments: the statement, then its parameters in order."""
+        return (self.text, *self.args(params))
+
 
 async def driver(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection of the session, its transaction begun (SQLAlchemy begins lazily)."""
