@@ -81,7 +81,7 @@ def _csv(report: SummaryOut) -> str:
     operation_id="report_summary",
     response_model=SummaryOut,
     response_model_by_alias=True,
-    responses=problem_responses(401, 403, 422)
+    responses=problem_responses(401, 403, 422, 503)
     | {200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The summary, as JSON or CSV"}},
 )
 async def report_summary(
@@ -102,7 +102,15 @@ async def report_summary(
         raise ProblemError(422, "invalid_period", "`to` must be after `from`")
     if region is not None and not await catalogue_repo.region_exists(session, region):
         raise ProblemError(422, "unknown_region", f"unknown region {region!r}")
-    sums = await reports_repo.summary_sums(session, since=start, until=end, region=region, group_by=group_by)
+    try:
+        sums = await reports_repo.summary_sums(session, since=start, until=end, region=region, group_by=group_by)
+    except reports_repo.ReportTooSlow:
+        raise ProblemError(
+            503,
+            "report_too_slow",
+            f"the report took more than {reports_repo.REPORT_TIMEOUT_S:.0f} s: ask for a shorter period or one region",
+            headers={"Retry-After": "60"},
+        ) from None
     groups, totals = summarise((s.group, s.kind, s.reversed_kind, s.points, s.carbon_g) for s in sums)
     report = SummaryOut(
         since=start,

@@ -4,13 +4,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.calendar import SHANGHAI
 from domain.ledger import EntryKind
+from service.repositories import raw
+from service.repositories.raw import Sql
 
 GroupBy = Literal["day", "scenario", "region"]
+REPORT_TIMEOUT_S = 120.0
+
+
+class ReportTooSlow(Exception):
+    """The sums took longer than REPORT_TIMEOUT_S (the query was cancelled)."""
+
 
 # Where a posting happened: the region of the activity it is for (a trip's, a station's, a
 # store's; reversals carry their original's activity), else the citizen's own region
@@ -46,9 +53,13 @@ async def summary_sums(
     )
     # Only the fixed fragments above are spliced in; every value is a bound parameter.
     sql = f"""
-        SELECT {_GROUP[group_by]} AS grp, e.kind, r.kind AS reversed_kind, sum(e.points), sum(e.carbon_g)
+        SELECT {_GROUP[group_by]} AS grp, e.kind,
+               -- reversals are few: each looks up what it reverses, where a join would hash every entry
+               CASE WHEN e.kind = 'reversal' THEN (
+                   SELECT r.kind FROM entries r WHERE r.user_id = e.user_id AND r.id = e.reverses_entry_id
+               ) END AS reversed_kind,
+               sum(e.points), sum(e.carbon_g)
         FROM entries e
-        LEFT JOIN entries r ON e.kind = 'reversal' AND r.user_id = e.user_id AND r.id = e.reverses_entry_id
         {joins}
         WHERE e.account = 'citizen' AND e.posted_at >= :since AND e.posted_at < :until
           {"AND " + _REGION + " = :region" if region is not None else ""}
@@ -61,7 +72,12 @@ async def summary_sums(
     if group_by == "day":
         offset = SHANGHAI.utcoffset(None)
         params["offset_s"] = offset.total_seconds() if offset is not None else 0
-    rows = await session.execute(text(sql), params)
+    statement = Sql.of(sql)
+    try:
+        # a period of millions of entries takes seconds: more than the API's usual statement timeout
+        rows = await (await raw.connection(session)).fetch(*statement.call(params), timeout=REPORT_TIMEOUT_S)
+    except TimeoutError:
+        raise ReportTooSlow from None
     return [
         Sums(grp, EntryKind(kind), EntryKind(reversed_kind) if reversed_kind else None, int(points), int(carbon))
         for grp, kind, reversed_kind, points, carbon in rows

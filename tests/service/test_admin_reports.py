@@ -9,10 +9,12 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
 from domain.calendar import local_day
+from service.repositories import reports as reports_repo
 from service.usecases.expiry import expire_due
 from tests.factories import Actor, Factory
 from tests.service.rewards_helpers import give, give_at, redeem, reward
@@ -160,3 +162,16 @@ async def test_instants_bound_the_period_exactly_and_bad_parameters_are_refused(
     ):
         r = await client.get(PATH, params=params, headers=auditor.headers)
         assert (r.status_code, r.json()["code"]) == (422, code), (params, r.text)
+
+
+async def test_a_report_that_takes_too_long_is_a_503_and_the_connection_serves_on(
+    client: AsyncClient, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auditor = await factory.admin("auditor")
+    monkeypatch.setattr(reports_repo, "REPORT_TIMEOUT_S", 1e-6)
+    params = {"from": "2020-01-01", "to": "2030-01-01", "group_by": "region"}
+    r = await client.get(PATH, params=params, headers=auditor.headers)
+    assert (r.status_code, r.json()["code"], r.headers["retry-after"]) == (503, "report_too_slow", "60")
+    monkeypatch.undo()
+    for _ in range(3):  # whichever pooled connection the cancelled query was on is still good
+        assert (await client.get(PATH, params=params, headers=auditor.headers)).status_code == 200
