@@ -254,20 +254,25 @@ class Context:
             finally:
                 await engine.dispose()
 
-        from service.auth.tokens import Audience, issue_access_token
-        from service.clock import utcnow
+        from service.auth.tokens import Audience
 
         partner_id = asyncio.run(go())
-        token = issue_access_token(
+        return partner_id, self.access_token(partner_id, Audience.PARTNER, scopes)
+
+    def access_token(self, subject: str, audience: Any, scopes: list[str]) -> str:
+        """A 6-hour access token signed as the app under test signs them (`audience`: service.auth.tokens.Audience)."""
+        from service.auth.tokens import issue_access_token
+        from service.clock import utcnow
+
+        return issue_access_token(
             secret=self.jwt_secret,
             issuer=os.environ.get("TANPU_JWT_ISSUER", "tanpu"),
-            subject=partner_id,
-            audience=Audience.PARTNER,
+            subject=subject,
+            audience=audience,
             scopes=scopes,
             ttl=timedelta(hours=6),
             now=utcnow(),
         )
-        return partner_id, token
 
     def activity_statuses(self, partner_id: str) -> dict[str, int]:
         rows = self.query("SELECT status, count(*) FROM activities WHERE partner_id = $1 GROUP BY status", uuid.UUID(partner_id))
@@ -397,8 +402,7 @@ def _prepare_database(ctx: Context) -> None:
 
 async def _seed(ctx: Context) -> None:
     from service.auth.passwords import hash_secret
-    from service.auth.tokens import Audience, issue_access_token
-    from service.clock import utcnow
+    from service.auth.tokens import Audience
     from service.database import create_engine, create_sessionmaker
     from service.models import Admin
     from service.repositories.users import get_or_create_citizen
@@ -423,15 +427,7 @@ async def _seed(ctx: Context) -> None:
                 ctx.citizens.append(str(user_id))
     finally:
         await engine.dispose()
-    ctx.admin_token = issue_access_token(
-        secret=ctx.jwt_secret,
-        issuer=os.environ.get("TANPU_JWT_ISSUER", "tanpu"),
-        subject=str(ctx.admin_id),
-        audience=Audience.ADMIN,
-        scopes=["admin"],
-        ttl=timedelta(hours=6),
-        now=utcnow(),
-    )
+    ctx.admin_token = ctx.access_token(str(ctx.admin_id), Audience.ADMIN, ["admin"])
 
 
 def run_check_ledger(ctx: Context) -> dict[str, Any]:

@@ -18,10 +18,8 @@ Goals: p99 ≤ 20 ms at 32 clients; the ledger page at 10M entries costs ≤ 1.3
 """
 
 import json
-import os
 import time
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from bench.adjustments import _profile
@@ -70,14 +68,6 @@ FROM (SELECT user_id, sum(carbon_g) AS points FROM p GROUP BY user_id) s
 WHERE a.user_id = s.user_id
 """
 
-# the first page as service/repositories/ledger.py asks for it (limit 50, one more to see if there is a next)
-_FIRST_PAGE = """
-EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)
-SELECT e.id, e.posted_at, e.kind, e.points, e.carbon_g, e.scenario, e.activity_id, e.campaign_id, p.memo
-FROM entries e JOIN postings p ON p.user_id = e.user_id AND p.id = e.posting_id
-WHERE e.user_id = $1 AND e.account = 'citizen' ORDER BY e.id DESC LIMIT 51
-"""
-
 
 def _histories(ctx: Context, citizens: list[str]) -> float:
     t0 = time.perf_counter()
@@ -90,26 +80,17 @@ def _histories(ctx: Context, citizens: list[str]) -> float:
 
 
 def _tokens(ctx: Context, citizens: list[str]) -> list[str]:
-    from service.auth.tokens import Audience, issue_access_token
-    from service.clock import utcnow
+    from service.auth.tokens import Audience
 
-    now = utcnow()
-    return [
-        issue_access_token(
-            secret=ctx.jwt_secret,
-            issuer=os.environ.get("TANPU_JWT_ISSUER", "tanpu"),
-            subject=c,
-            audience=Audience.CITIZEN,
-            scopes=[],
-            ttl=timedelta(hours=6),
-            now=now,
-        )
-        for c in citizens
-    ]
+    return [ctx.access_token(c, Audience.CITIZEN, []) for c in citizens]
 
 
 def _page_plan(ctx: Context, citizen: str) -> dict[str, Any]:
-    plan = json.loads(ctx.query(_FIRST_PAGE, uuid.UUID(citizen))[0][0])[0]
+    """EXPLAIN of the app's own first-page statement (limit 50, one more to see if there is a next)."""
+    from service.repositories.ledger import _STATEMENT_FIRST_PAGE as page
+
+    explain = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + page.text
+    plan = json.loads(ctx.query(explain, *page.args({"user_id": uuid.UUID(citizen), "limit": 51}))[0][0])[0]
     top = plan["Plan"]
     return {
         "execution_ms": plan["Execution Time"],
@@ -178,7 +159,7 @@ def run(ctx: Context) -> dict[str, Any]:
                 ("rps", size[name]["ok_rps"]),
                 ("p99_ms", size[name]["latency_ms"]["p99"]),
                 ("errors", size[name]["errors"]),
-                ("cpu_ms", size[name].get("server_cpu_ms_per_request")),
+                ("cpu_ms", cpu(size, name)),
             )
         },
         "entries_big": big["entries"],
