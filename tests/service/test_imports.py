@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
@@ -254,3 +255,15 @@ async def test_split_lines_never_holds_a_runaway_line() -> None:
 
     lines = [line async for line in travel_import.split_lines(stream(), max_bytes=10**6)]
     assert [(line.number, line.text) for line in lines] == [(1, '{"a": 1}'), (2, None), (3, '{"b": 2}')]
+
+
+@pytest.mark.parametrize("piece", [1, 7, 64, 1 << 20])
+async def test_split_lines_is_the_same_whatever_the_pieces(piece: int) -> None:
+    text = b'{"a": 1}\n\n{"b": "\xe4\xb8\xad"}\r\n\xff\xfe\n' + b"z" * (travel_import.MAX_LINE_BYTES + 1) + b'\n{"c": 3}'
+
+    async def stream() -> Any:
+        for start in range(0, len(text), piece):
+            yield text[start : start + piece]
+
+    lines = [(line.number, line.text) async for line in travel_import.split_lines(stream(), max_bytes=10**6)]
+    assert lines == [(1, '{"a": 1}'), (2, ""), (3, '{"b": "中"}'), (4, None), (5, None), (6, '{"c": 3}')]
