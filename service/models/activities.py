@@ -5,7 +5,8 @@
   the unique key that makes every partner write idempotent.
 - `fingerprints`: one real-world act, credited once whoever reports it.
 - `daily_usage`: points per citizen, local day and cap family (caps are exact
-  because the pipeline holds the citizen's account row while it counts).
+  because the pipeline holds the citizen's account row while it counts); a refund
+  takes its reversed base points off again.
 - `daily_steps`: the step count already credited for a day.
 - `expiry_lots`: one lot per award posting, consumed oldest first by redemptions.
 - `identities`, `stations`: member references bound by citizens; recycling stations.

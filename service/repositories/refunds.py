@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -161,6 +161,16 @@ async def give_back_campaign_spend(session: AsyncSession, user_id: uuid.UUID, by
         await session.execute(
             text("UPDATE campaign_citizen_spend SET spent = spent - :n WHERE user_id = :u AND campaign_id = :c"),
             {"n": points, "u": user_id, "c": campaign_id},
+        )
+
+
+async def give_back_daily_room(session: AsyncSession, user_id: uuid.UUID, day: date, family: str, points: int) -> None:
+    """Base points a refund takes back stop counting against their day's cap: the cap bounds what a
+    citizen keeps from a day, so a returned order does not block the next purchase that day."""
+    if points:
+        await session.execute(
+            text("UPDATE daily_usage SET points = GREATEST(0, points - :n) WHERE user_id = :u AND day = :d AND family = :f"),
+            {"n": points, "u": user_id, "d": day, "f": family},
         )
 
 

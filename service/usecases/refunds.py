@@ -4,8 +4,9 @@ One transaction: find the merchant's own order, claim the refund id, hold the
 citizen's account row (refunds and awards of one citizen take turns), plan the
 reversals in the domain, then write the reversal postings (pointing to the
 originals), take the points back from the lots, return the bonus to its
-campaign's budget and the citizen's cap, and store the exact answer. A refund
-may leave the balance negative (product.md); later earnings repay it first.
+campaign's budget and the citizen's cap, give the base points' room back under
+the day's cap, and store the exact answer. A refund may leave the balance
+negative (product.md); later earnings repay it first.
 """
 
 import functools
@@ -17,6 +18,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import ledger
+from domain.activities import Purchase
+from domain.calendar import local_day
 from domain.errors import DomainError
 from domain.ledger import EntryKind
 from domain.refunds import RefundRefused, plan
@@ -101,6 +104,7 @@ async def refund(
     await repo.give_back_campaign_spend(session, order.user_id, bonus_back)
     base = refund_plan.points_by_sku(EntryKind.AWARD)
     bonus = refund_plan.points_by_sku(EntryKind.BONUS)
+    await repo.give_back_daily_room(session, order.user_id, local_day(order.occurred_at), Purchase.family, sum(base.values()))
     carbon = {sku: 0 for sku in refund_plan.quantities}
     for t in refund_plan.takes:
         carbon[t.sku] += t.carbon_g

@@ -429,3 +429,21 @@ async def test_a_refund_takes_its_carbon_off_the_leaderboards(client: AsyncClien
     assert (await board())["carbon_g"] == 140
     assert (await refund(client, merchant, bought["order_id"], [{"sku": "LED-9W", "quantity": 3}])).status_code == 201
     assert (await board())["carbon_g"] == 35
+
+
+async def test_a_refund_gives_its_base_points_room_back_under_the_days_cap(client: AsyncClient, factory: Factory) -> None:
+    citizen = await factory.citizen()
+    merchant, store = await shop(factory)
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    capped = order(citizen, store, [line("FRIDGE-A1", 7)], at=at)  # 5,600 points against the day's 5,000
+    r = await client.post("/v1/purchases", json=capped, headers=merchant.headers)
+    assert (r.json()["status"], r.json()["points"]) == ("capped", 5000), r.text
+    blocked = await client.post("/v1/purchases", json=order(citizen, store, [line("LED-9W")], at=at), headers=merchant.headers)
+    assert (blocked.json()["status"], blocked.json()["points"]) == ("capped", 0)
+    r = await refund(client, merchant, capped["order_id"], [{"sku": "FRIDGE-A1", "quantity": 2}])
+    assert r.json()["points_reversed"] == 1428, r.text  # 2/7 of the 5,000 awarded, rounded down
+    rebought = order(citizen, store, [line("FRIDGE-A1", 2)], at=at)
+    again = await client.post("/v1/purchases", json=rebought, headers=merchant.headers)
+    assert (again.json()["status"], again.json()["points"]) == ("capped", 1428), again.text  # 1,600 against the room given back
+    account = (await client.get("/v1/me/account", headers=citizen.headers)).json()
+    assert account["balance"] == 5000  # the day still keeps at most its cap
