@@ -36,7 +36,7 @@ from service.api import (
 from service.auth.tokens import VerifiedTokens
 from service.database import create_engine, create_sessionmaker
 from service.directory import Directory
-from service.jobs import ExpiryJob, ImportWorker, WebhookWorker, build_dispatcher
+from service.jobs import ExpiryJob, HousekeepingJob, ImportWorker, WebhookWorker, build_dispatcher
 from service.leaderboards import Recorder
 from service.methodologies import MethodologyCache
 from service.observability import BodyLimitMiddleware, RequestContextMiddleware
@@ -80,14 +80,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.webhook_worker = WebhookWorker(build_dispatcher(app.state, app.state.webhook_client))
             app.state.webhook_worker.start()
         app.state.expiry_job = ExpiryJob(app, interval_s=settings.expiry_interval_s) if settings.run_jobs else None
-        if app.state.expiry_job is not None:
-            app.state.expiry_job.start()
+        app.state.housekeeping_job = HousekeepingJob(app, interval_s=settings.expiry_interval_s) if settings.run_jobs else None
+        for job in (app.state.expiry_job, app.state.housekeeping_job):
+            if job is not None:
+                job.start()
         try:
             with gc_policy.long_lived_process():
                 yield
         finally:
-            if app.state.expiry_job is not None:
-                await app.state.expiry_job.stop()
+            for job in (app.state.housekeeping_job, app.state.expiry_job):
+                if job is not None:
+                    await job.stop()
             if app.state.webhook_worker is not None:
                 await app.state.webhook_worker.stop()
             await app.state.webhook_client.aclose()

@@ -1,5 +1,5 @@
 """Background work inside `tanpu serve`: travel imports (a loop that claims and processes them),
-the bank webhook dispatcher and points expiry (a periodic run).
+the bank webhook dispatcher, and two periodic runs: points expiry and housekeeping.
 
 Imports are leased, so a second instance, or this one after a crash, picks up
 where a dead worker stopped once its lease runs out.
@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from integrations.banks.client import WebhookSender
 from service.clock import utcnow
 from service.directory import Directory
-from service.usecases import expiry, travel_import
+from service.usecases import expiry, housekeeping, travel_import
 from service.usecases.webhooks import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -130,12 +130,8 @@ def build_dispatcher(state: Any, sender: WebhookSender) -> Dispatcher:
     return Dispatcher(state.sessionmaker, sender, clock=utcnow, lease=timedelta(seconds=settings.webhook_lease_s))
 
 
-class ExpiryJob(_Background):
-    """Expires due lots now and then every `TANPU_EXPIRY_INTERVAL_S`. Lots fall due at local
-    midnight on 1 January, so an hourly run is late by an hour at most; several instances
-    running it at once is safe (see service/usecases/expiry.py)."""
-
-    task_name = "tanpu-expiry"
+class _Periodic(_Background):
+    """`run_once` now and then, every `interval_s`; a failed run is logged and tried again next time."""
 
     def __init__(self, app: FastAPI, *, interval_s: float) -> None:
         super().__init__()
@@ -149,8 +145,19 @@ class ExpiryJob(_Background):
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("expiry run failed; trying again at the next interval")
+                log.exception("%s failed; trying again at the next interval", self.task_name)
             await asyncio.sleep(self.interval_s)
+
+    async def run_once(self) -> Any:
+        raise NotImplementedError
+
+
+class ExpiryJob(_Periodic):
+    """Expires due lots now and then every `TANPU_EXPIRY_INTERVAL_S`. Lots fall due at local
+    midnight on 1 January, so an hourly run is late by an hour at most; several instances
+    running it at once is safe (see service/usecases/expiry.py)."""
+
+    task_name = "tanpu-expiry"
 
     async def run_once(self) -> expiry.ExpiryRun:
         now = utcnow()
@@ -158,3 +165,15 @@ class ExpiryJob(_Background):
         if run.citizens:
             log.info("points expired", extra={"citizens": run.citizens, "points": run.points})
         return run
+
+
+class HousekeepingJob(_Periodic):
+    """Deletes expired codes and refresh tokens (service/usecases/housekeeping.py) on the expiry's interval."""
+
+    task_name = "tanpu-housekeeping"
+
+    async def run_once(self) -> housekeeping.Trimmed:
+        trimmed = await housekeeping.trim_expired(self.app.state.sessionmaker, now=utcnow())
+        if any(vars(trimmed).values()):
+            log.info("expired credentials deleted", extra=vars(trimmed))
+        return trimmed
