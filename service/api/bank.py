@@ -21,7 +21,7 @@ from service.api.bank_schemas import (
     ReconciliationOut,
     StatementOut,
 )
-from service.api.me import level_out
+from service.api.me import level_view
 from service.api.schemas import ActivityOut
 from service.auth.deps import PartnerPrincipal, partner_with_scope
 from service.clock import utcnow
@@ -30,7 +30,6 @@ from service.idempotency import REPLAYED_HEADER, request_hash
 from service.pagination import CursorQuery, LimitQuery, capped, decode_cursor, encode_cursor
 from service.problems import ProblemError, problem_responses
 from service.repositories import ledger as ledger_repo
-from service.repositories import users as users_repo
 from service.usecases import bank_feed, bank_links, bank_statements
 from service.usecases.award_pipeline import Report
 
@@ -75,17 +74,18 @@ async def link_customer(body: LinkIn, session: SessionDep, bank: Bank) -> Respon
 async def linked_account(link_id: uuid.UUID, session: SessionDep, bank: Bank) -> BankAccountOut:
     """The linked customer's carbon account: carbon saved in total and by scenario, points, level, as of now."""
     link = await bank_links.bank_link(session, bank_id=bank.partner_id, link_id=link_id, scope="account:read")
-    account = await users_repo.get_account(session, link.user_id)
+    # one statement, one snapshot: the totals, the split by scenario and the level agree
+    account = await ledger_repo.account_view(session, link.user_id, horizon=utcnow())
     if account is None:
         raise ProblemError(403, "consent_revoked", "the customer's account no longer exists")
     return BankAccountOut(
         link_id=link.id,
         customer_ref=link.customer_ref,
         carbon_g_total=account.carbon_g_total,
-        carbon_g_by_scenario=await ledger_repo.carbon_by_scenario(session, link.user_id),
+        carbon_g_by_scenario=account.carbon_g_by_scenario,
         balance=account.balance,
         lifetime_earned=account.lifetime_earned,
-        level=await level_out(session, account.carbon_g_total),
+        level=level_view(account.carbon_g_total, account.levels),
         as_of=account.updated_at,
     )
 

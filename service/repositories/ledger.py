@@ -240,13 +240,15 @@ class AccountView:
     lots_due: list[OpenLot]
     """Open lots expiring by the horizon asked for, soonest first."""
     levels: list[Level]
+    updated_at: datetime
+    """When the account last moved: what the numbers are as of."""
 
 
 # One round trip and no BEGIN/COMMIT: the account row, its carbon by scenario (entries), its lots
 # due by the horizon, and the level thresholds (a few seed rows), as arrays the driver decodes.
 _ACCOUNT_VIEW = Sql.of(
     """
-    SELECT a.balance, a.lifetime_earned, a.lifetime_spent, a.carbon_g_total,
+    SELECT a.balance, a.lifetime_earned, a.lifetime_spent, a.carbon_g_total, a.updated_at,
            s.scenarios, s.carbon, l.ids, l.expires, l.remaining, l.points, v.levels, v.names, v.thresholds
     FROM citizen_accounts a
     CROSS JOIN LATERAL (
@@ -276,7 +278,8 @@ async def account_view(session: AsyncSession, user_id: uuid.UUID, *, horizon: da
     row = await (await raw.connection(session)).fetchrow(*_ACCOUNT_VIEW.call({"user_id": user_id, "horizon": horizon}))
     if row is None:
         return None
-    balance, earned, spent, carbon, scenarios, totals, ids, expires, remaining, points, levels, names, thresholds = row
+    balance, earned, spent, carbon, updated_at, scenarios, totals = tuple(row)[:7]
+    ids, expires, remaining, points, levels, names, thresholds = tuple(row)[7:]
     return AccountView(
         balance=balance,
         lifetime_earned=earned,
@@ -285,18 +288,5 @@ async def account_view(session: AsyncSession, user_id: uuid.UUID, *, horizon: da
         carbon_g_by_scenario=dict(zip(scenarios or [], map(int, totals or []), strict=True)),
         lots_due=[OpenLot(*lot) for lot in zip(ids or [], expires or [], remaining or [], points or [], strict=True)],
         levels=[Level(*level) for level in zip(levels or [], names or [], thresholds or [], strict=True)],
+        updated_at=updated_at,
     )
-
-
-async def carbon_by_scenario(session: AsyncSession, user_id: uuid.UUID) -> dict[str, int]:
-    rows = await session.execute(
-        text(
-            """
-            SELECT scenario, sum(carbon_g) FROM entries
-            WHERE user_id = :user_id AND account = 'citizen' AND scenario IS NOT NULL
-            GROUP BY scenario HAVING sum(carbon_g) <> 0 ORDER BY scenario
-            """
-        ),
-        {"user_id": user_id},
-    )
-    return {scenario: int(total) for scenario, total in rows}

@@ -97,6 +97,8 @@ async def test_the_bank_reads_the_account_of_a_linked_customer_only(client: Asyn
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["balance"], body["carbon_g_total"], body["carbon_g_by_scenario"]) == (468, 468, {"travel.metro": 468})
+    assert body["level"] == (await client.get("/v1/me/account", headers=citizen.headers)).json()["level"]
+    assert abs(datetime.fromisoformat(body["as_of"]) - datetime.now(UTC)) < timedelta(minutes=1)  # when the award moved it
     assert "phone" not in r.text
     r = await client.get(f"/v1/bank/links/{link_id}/account", headers=other.headers)
     assert (r.status_code, r.json()["code"]) == (404, "unknown_link")
