@@ -36,7 +36,7 @@ def shared_buffers_mb(physical_memory: int) -> int:
     pgserver starts PostgreSQL with the stock 128 MB: once a million awards' indexes outgrow it,
     every award's random index pages are evicted and read back, and the backends write them
     out themselves (a 1M-trip import: 5.9M blocks written by the award statements, 47 kB an
-    award). 2 GB took that import from 203.5 to 181.5 s (bench/README, session 8)."""
+    award). 2 GB took that import from 195-204 s to 171-182 s (bench/README, session 8)."""
     return max(128, min(2048, physical_memory // 4 // MB))
 
 
