@@ -6,10 +6,6 @@ once, every single award the client saw is there once, and the ledger checks.
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,67 +17,11 @@ import pytest
 from sqlalchemy import text
 
 from service.usecases.check_ledger import check_database
+from tests.e2e.servers import Server
 from tests.factories import Actor, Factory
-from tests.service.cli_helpers import REPO, tanpu_command
 
 LINES = 6_000
 CITIZENS = 400
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, database_url: str, redis_url: str) -> None:
-        self.port = _free_port()
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "TANPU_ENV": "development",
-            "TANPU_IMPORT_LEASE_S": "2",
-            "TANPU_LOG_LEVEL": "WARNING",
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: ASYNC220 (started once, then polled over HTTP)
-            [*tanpu_command(), "serve", "--port", str(self.port)],
-            env=self.env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        async with httpx.AsyncClient(base_url=self.url) as http:
-            while time.monotonic() < deadline:
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError("tanpu serve did not become ready")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def _trip(user_id: uuid.UUID, external_id: str, metres: int) -> dict[str, Any]:
@@ -98,7 +38,7 @@ def _trip(user_id: uuid.UUID, external_id: str, metres: int) -> dict[str, Any]:
 
 @pytest.fixture
 async def server(database_url: str, server_urls: tuple[str, str]) -> AsyncIterator[Server]:
-    s = Server(database_url, server_urls[1])
+    s = Server(database_url, server_urls[1], TANPU_IMPORT_LEASE_S="2")
     yield s
     s.stop()
 

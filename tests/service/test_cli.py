@@ -5,7 +5,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 from httpx import AsyncClient
 
+from tests.bank_helpers import free_port
 from tests.factories import Factory
 from tests.service.cli_helpers import REPO, admin_sql, drop_database, run_tanpu, tanpu_command, unique_name, with_database
 
@@ -162,14 +162,8 @@ async def test_migrate_is_idempotent(database_url: str) -> None:
     assert "at head" in done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_serve_with_urls_answers_ready_and_stops_cleanly(database_url: str, server_urls: tuple[str, str]) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": server_urls[1], "TANPU_ENV": "development"}
     proc = subprocess.Popen(  # noqa: ASYNC220 (started once, then polled over HTTP)
         [*tanpu_command(), "serve", "--port", str(port)], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True
