@@ -40,17 +40,25 @@ def shared_buffers_mb(physical_memory: int) -> int:
     return max(128, min(2048, physical_memory // 4 // MB))
 
 
+def shared_buffers_now(server: Any) -> int:
+    """The running server's shared buffers, in MB."""
+    shown = server.psql(
+        "SELECT 'mb=' || setting::bigint * current_setting('block_size')::bigint / 1048576 "
+        "FROM pg_settings WHERE name = 'shared_buffers';"
+    )
+    found = re.search(r"mb=(\d+)", shown)
+    if found is None:
+        raise RuntimeError(f"unexpected answer from the embedded postgresql: {shown!r}")
+    return int(found[1])
+
+
 def _tune(server: Any, pg_dir: Path) -> None:
     """Give the server its shared buffers; they take a restart, so only when they differ
     (a new data folder's first start): later starts find them set."""
     import pgserver
 
     wanted = shared_buffers_mb(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    current = server.psql(
-        "SELECT 'mb=' || setting::bigint * current_setting('block_size')::bigint / 1048576 "
-        "FROM pg_settings WHERE name = 'shared_buffers';"
-    )
-    if (found := re.search(r"mb=(\d+)", current)) and int(found[1]) == wanted:
+    if shared_buffers_now(server) == wanted:
         return
     server.psql(f"ALTER SYSTEM SET shared_buffers = '{wanted}MB';")
     # without -o, a restart starts the server with the options it was started with (its socket)

@@ -278,8 +278,9 @@ async def account_view(session: AsyncSession, user_id: uuid.UUID, *, horizon: da
     row = await (await raw.connection(session)).fetchrow(*_ACCOUNT_VIEW.call({"user_id": user_id, "horizon": horizon}))
     if row is None:
         return None
-    balance, earned, spent, carbon, updated_at, scenarios, totals = tuple(row)[:7]
-    ids, expires, remaining, points, levels, names, thresholds = tuple(row)[7:]
+    fields = tuple(row)
+    balance, earned, spent, carbon, updated_at, scenarios, totals = fields[:7]
+    ids, expires, remaining, points, levels, names, thresholds = fields[7:]
     return AccountView(
         balance=balance,
         lifetime_earned=earned,
