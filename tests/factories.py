@@ -116,8 +116,9 @@ class Factory:
         carbon_g_per_unit: int,
         *,
         category: str = "appliance",
-        valid_until: date = date(2030, 12, 31),
+        valid_until: date | None = None,
     ) -> None:
+        """A green product; its certificate is valid for two years from today unless `valid_until` says otherwise."""
         async with self.sessionmaker() as session, session.begin():
             session.add(
                 GreenProduct(
@@ -129,6 +130,6 @@ class Factory:
                     carbon_g_per_unit=carbon_g_per_unit,
                     cert_scheme="CGP",
                     cert_number=f"CGP-{sku}",
-                    cert_valid_until=valid_until,
+                    cert_valid_until=valid_until or (utcnow() + timedelta(days=730)).date(),
                 )
             )

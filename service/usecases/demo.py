@@ -4,13 +4,14 @@ the CLI and the API, idempotently (a second run changes nothing). Never in produ
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.calendar import local_day
 from service.clock import utcnow
 from service.repositories import identities as identities_repo
 from service.repositories import rewards as rewards_repo
@@ -130,6 +131,14 @@ async def _ensure_station(session: AsyncSession, item: dict[str, Any], partner_i
     return int(inserted.first() is not None)
 
 
+def _valid_until(cert: dict[str, Any]) -> date:
+    """A fixed date, or `valid_for_days` from today: demo certificates must not all expire on a
+    calendar date (the demo, and the tests that seed it, would stop earning on that day)."""
+    if "valid_for_days" in cert:
+        return local_day(utcnow()) + timedelta(days=int(cert["valid_for_days"]))
+    return date.fromisoformat(cert["valid_until"])
+
+
 async def _load_catalogue(
     session: AsyncSession, doc: dict[str, Any], partner_ids: dict[str, uuid.UUID], summary: DemoSummary
 ) -> None:
@@ -154,7 +163,7 @@ async def _load_catalogue(
             name=item["name"],
             category=item["category"],
             carbon_g_per_unit=int(item["carbon_g_per_unit"]),
-            certification=Certification(cert["scheme"], cert["number"], date.fromisoformat(cert["valid_until"])),
+            certification=Certification(cert["scheme"], cert["number"], _valid_until(cert)),
             actor_id=None,
             product_id=uuid.UUID(item["id"]),
         )

@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +11,15 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.calendar import local_day
 from service.auth.tokens import Audience
+from service.clock import utcnow
 from service.usecases.demo import load_demo
 from tests.factories import Actor, Factory
 
 DEMO = Path(__file__).resolve().parents[2] / "seeds" / "demo"
+# purchases judge certificates by today's date: a fixed date here would fail these tests once it passed
+VALID_UNTIL = (utcnow() + timedelta(days=730)).date().isoformat()
 
 
 def product(merchant_id: uuid.UUID, **over: Any) -> dict[str, Any]:
@@ -25,7 +29,7 @@ def product(merchant_id: uuid.UUID, **over: Any) -> dict[str, Any]:
         "name": "LED bulb 9 W E27",
         "category": "lighting",
         "carbon_g_per_unit": 31_800,
-        "certification": {"scheme": "CQC energy-saving certification", "number": "CQC-24-0917", "valid_until": "2027-12-31"},
+        "certification": {"scheme": "CQC energy-saving certification", "number": "CQC-24-0917", "valid_until": VALID_UNTIL},
     }
     return body | over
 
@@ -357,8 +361,13 @@ async def test_demo_catalogue_loads_once_with_its_fixed_ids(app: FastAPI, client
     }
     products = (await client.get("/v1/admin/products", params={"merchant_id": huangpu}, headers=auditor.headers)).json()["items"]
     assert len(products) == 4 and all(p["carbon_g_per_unit"] > 0 for p in products)
-    expired = [p["sku"] for p in products if p["certification"]["valid_until"] < "2027-12-31"]
+    today = local_day(utcnow())
+    expired = [p["sku"] for p in products if date.fromisoformat(p["certification"]["valid_until"]) < today]
     assert expired == ["DEMO-BAG-RPET"]
+    # the others are valid for two years from the day the demo was seeded, whenever that is
+    assert {date.fromisoformat(p["certification"]["valid_until"]) for p in products if p["sku"] != "DEMO-BAG-RPET"} == {
+        today + timedelta(days=730)
+    }
     audit = (await client.get("/v1/admin/audit", params={"target_id": products[0]["id"]}, headers=auditor.headers)).json()
     assert [(a["action"], a["actor_kind"]) for a in audit["items"]] == [("product.create", "system")]
     # the seeded catalogue is what demo purchases are judged by; the expired certificate earns nothing
