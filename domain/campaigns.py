@@ -14,13 +14,13 @@ spreads the cost).
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
 from domain.errors import DomainError
-from domain.points import allocate
+from domain.points import allocate, exact_decimal
 
 MAX_MULTIPLIER = Fraction(10)
 MAX_FIXED_BONUS = 1_000_000
@@ -73,10 +73,9 @@ def _decimal_text(value: Fraction) -> str:
 
 def parse_multiplier(text: str) -> Fraction:
     try:
-        value = Fraction(Decimal(str(text)))
-    except (InvalidOperation, ValueError):
-        raise InvalidCampaign(f"multiplier is not a number: {text!r}") from None
-    return value
+        return exact_decimal(text)
+    except ValueError as exc:
+        raise InvalidCampaign(f"multiplier: {exc}") from None
 
 
 def validate(c: Campaign, *, known_regions: Sequence[str], known_scenarios: Sequence[str]) -> None:

@@ -8,12 +8,11 @@ at its occurred_at for its region, falling back to the `default` region.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
 from domain.errors import DomainError
-from domain.points import parse_rate
+from domain.points import exact_decimal, parse_rate
 
 DEFAULT_REGION = "default"
 TRAVEL_MODES = ("metro", "bus", "bike")
@@ -105,9 +104,9 @@ class Methodology:
 
 def _number(value: Any, where: str) -> Fraction:
     try:
-        number = Fraction(Decimal(str(value)))
-    except (InvalidOperation, ValueError):
-        raise InvalidMethodology(f"{where} is not a number: {value!r}") from None
+        number = exact_decimal(value)
+    except ValueError as exc:
+        raise InvalidMethodology(f"{where}: {exc}") from None
     if number < 0:
         raise InvalidMethodology(f"{where} cannot be negative")
     return number
@@ -126,7 +125,7 @@ def parse(id: str, region: str, effective_from: datetime, rate: str, document: M
         raise InvalidMethodology("effective_from needs a timezone")
     try:
         rate_value = parse_rate(str(rate))
-    except (ValueError, InvalidOperation, ArithmeticError):
+    except ValueError:
         raise InvalidMethodology(f"rate_points_per_g is not a non-negative number: {rate!r}") from None
     try:
         factors_doc = document["factors"]

@@ -5,6 +5,24 @@ from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 
+# Factors, rates and multipliers are written by people: anything beyond these is a typo, and an
+# unbounded exponent ("1e999999999") would build an integer of a billion digits.
+_MAX_EXPONENT = 12
+
+
+def exact_decimal(text: object) -> Fraction:
+    """A number written in decimal ("0.5", 3, "1.25e-3"), exactly, or ValueError: not a finite
+    number, or one beyond 10^±12."""
+    try:
+        number = Decimal(str(text))
+    except ArithmeticError:  # decimal.InvalidOperation
+        raise ValueError(f"not a number: {text!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"not a finite number: {text!r}")
+    if number and not -_MAX_EXPONENT <= number.adjusted() <= _MAX_EXPONENT:
+        raise ValueError(f"out of range (10^-{_MAX_EXPONENT} to 10^{_MAX_EXPONENT}): {text!r}")
+    return Fraction(number)
+
 
 def parse_rate(text: str) -> Fraction:
     """A conversion rate written as a decimal string ("1", "0.5"), exactly.
@@ -12,7 +30,7 @@ def parse_rate(text: str) -> Fraction:
     Rates are kept as strings in seeds and in the database so no float ever
     touches a point; Fraction(Decimal) is exact.
     """
-    rate = Fraction(Decimal(text))
+    rate = exact_decimal(text)
     if rate < 0:
         raise ValueError(f"a conversion rate cannot be negative: {text}")
     return rate

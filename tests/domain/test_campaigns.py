@@ -147,6 +147,13 @@ def test_a_spent_exclusive_campaign_gives_way() -> None:
 KNOWN = {"known_regions": ["huangpu", "putuo"], "known_scenarios": ["purchase.green", "travel.metro"]}
 
 
+@pytest.mark.parametrize("text", ["Infinity", "NaN", "1e999999999", "two"])
+def test_a_multiplier_is_a_finite_decimal(text: str) -> None:
+    with pytest.raises(InvalidCampaign, match="multiplier"):
+        campaigns.parse_multiplier(text)
+    assert campaigns.parse_multiplier("1.5") == Fraction(3, 2)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

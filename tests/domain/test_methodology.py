@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -6,7 +7,7 @@ from domain import methodology
 from domain.calendar import SHANGHAI, local_day, lot_expiry
 from domain.methodology import InvalidMethodology, Methodology, in_force
 from domain.points import allocate
-from tests.domain.conftest import load_seed
+from tests.domain.conftest import SEED, load_seed
 
 
 def _version(base: Methodology, id: str, region: str, start: datetime) -> Methodology:
@@ -35,6 +36,16 @@ def test_a_malformed_document_is_refused_with_what_is_wrong() -> None:
         methodology.parse("x", "default", base.effective_from, "-1", {})
     with pytest.raises(InvalidMethodology, match="timezone"):
         methodology.parse("x", "default", datetime(2025, 1, 1), "1", {})
+    with pytest.raises(InvalidMethodology, match="rate"):
+        methodology.parse("x", "default", base.effective_from, "Infinity", {})
+
+
+@pytest.mark.parametrize("value", ["Infinity", "NaN", "1e999999999", float("inf")])
+def test_a_factor_that_is_not_a_finite_number_is_refused(value: object) -> None:
+    doc = json.loads(SEED.read_text(encoding="utf-8"))
+    doc["factors"]["travel.metro"]["value"] = value
+    with pytest.raises(InvalidMethodology, match=r"factors\.travel\.metro\.value"):
+        methodology.parse("x", "default", datetime.fromisoformat(doc["effective_from"]), "1", doc)
 
 
 def test_local_day_is_shanghai() -> None:

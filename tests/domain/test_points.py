@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.points import allocate, parse_rate, points_for_carbon, proportional_share
+from domain.points import allocate, exact_decimal, parse_rate, points_for_carbon, proportional_share
 
 
 def test_one_point_per_gram_is_exact() -> None:
@@ -23,6 +23,20 @@ def test_rates_are_exact_decimals_never_floats() -> None:
     assert parse_rate("0.1") == Fraction(1, 10)
     # 0.1 as a float is 0.1000000000000000055...; 30 × it must still floor to exactly 3
     assert points_for_carbon(30, parse_rate("0.1")) == 3
+
+
+@pytest.mark.parametrize("text", ["Infinity", "-inf", "NaN", "sNaN", "abc", "", "1e13", "1e-13", "1e999999999"])
+def test_numbers_people_write_are_finite_and_bounded(text: str) -> None:
+    with pytest.raises(ValueError):
+        exact_decimal(text)
+
+
+def test_numbers_people_write_are_exact() -> None:
+    assert exact_decimal("0.1") == Fraction(1, 10)
+    assert exact_decimal(3) == 3
+    assert exact_decimal("1.25e-3") == Fraction(1, 800)
+    assert exact_decimal("0") == 0
+    assert exact_decimal("1e12") == 10**12
 
 
 def test_negative_rates_and_carbon_are_refused() -> None:
