@@ -38,6 +38,7 @@ def create_engine(url: str, *, pool_size: int = 32) -> AsyncEngine:
         # Every statement of the app is prepared once per connection and has a stable shape.
         connect_args={
             "command_timeout": 10,
+            "timeout": 3,  # connecting: an unreachable host answers 503 within R5's 5 s, not after 60
             "server_settings": {"application_name": "tanpu", "plan_cache_mode": "force_generic_plan"},
         },
     )

@@ -137,24 +137,55 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _unstorable_text(exc: BaseException) -> bool:
-    """PostgreSQL text cannot hold NUL (or bytes the encoding lacks): the client's input, not our bug."""
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps: SQLAlchemy keeps the driver's error as `orig`, its asyncpg
+    adapter as `__cause__`."""
+    chain: list[BaseException] = []
     seen: BaseException | None = exc
-    for _ in range(4):
-        if seen is None:
-            return False
-        if isinstance(seen, (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)):
-            return True
+    while seen is not None and len(chain) < 5:
+        chain.append(seen)
         seen = getattr(seen, "orig", None) or seen.__cause__
+    return chain
+
+
+# asyncpg's own errors when the server goes away or is not taking work: a dropped connection
+# (PostgresConnectionError), a shutdown or a server still
+# starting (57P01-57P03), too many connections (53300), a statement cancelled on timeout (57014).
+_OUTAGES = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """The database is unreachable or refusing work: the request may succeed later, unchanged."""
+    for cause in _causes(exc):
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, (OSError, PoolTimeout, InterfaceError, OperationalError, asyncio.TimeoutError, *_OUTAGES)):
+            return True
+        # the driver's InterfaceError is also its word for misuse (our bug): only a closed connection is an outage
+        if isinstance(cause, asyncpg.InterfaceError) and "closed" in str(cause):
+            return True
     return False
 
 
+def _unstorable_value(exc: BaseException) -> asyncpg.DataError | None:
+    """PostgreSQL refused a value (text with NUL, a number or a time out of its range): the
+    client's input that validation let through, not our bug."""
+    return next((c for c in _causes(exc) if isinstance(c, asyncpg.DataError)), None)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    if _unstorable_text(exc):
-        return problem_response(422, "invalid_characters", "Unprocessable Content", "text fields cannot hold NUL characters")
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return await _database_unavailable(_, exc)
-    if isinstance(exc, (OSError, PoolTimeout, InterfaceError, OperationalError, asyncio.TimeoutError)):
+    refused = _unstorable_value(exc)
+    if refused is not None:
+        # answered as the client's, but logged: validation should have said it first
+        log.warning("the database refused a value: %s: %s", type(refused).__name__, refused)
+        if isinstance(refused, (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)):
+            return problem_response(422, "invalid_characters", "Unprocessable Content", "text fields cannot hold NUL characters")
+        return problem_response(422, "invalid_value", "Unprocessable Content", "a value is outside what can be stored")
+    if is_database_outage(exc):
         return await _database_unavailable(_, exc)
     log.exception("unhandled error")
     return problem_response(500, "internal_error", "Internal Server Error")

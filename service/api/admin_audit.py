@@ -5,8 +5,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
+from service.api.fields import Instant
 from service.auth.deps import AuditorOrAdmin
 from service.deps import SessionDep
 from service.pagination import CursorQuery, LimitQuery, capped, decode_cursor, encode_cursor
@@ -45,8 +46,8 @@ async def list_audit_records(
     target_kind: Text = None,
     target_id: Text = None,
     actor_id: uuid.UUID | None = None,
-    at_from: Annotated[AwareDatetime | None, Query(alias="from", description="`at` on or after this instant")] = None,
-    at_to: Annotated[AwareDatetime | None, Query(alias="to", description="`at` before this instant")] = None,
+    at_from: Annotated[Instant | None, Query(alias="from", description="`at` on or after this instant")] = None,
+    at_to: Annotated[Instant | None, Query(alias="to", description="`at` before this instant")] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> AuditPage:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr, model_validator
 from sqlalchemy import text
 
 from domain.campaigns import Simulation
+from service.api.fields import LocalTime
 from service.api.schemas import Strict
 from service.auth.deps import AnyAdmin, OperatorOrAdmin
 from service.clock import utcnow
@@ -42,8 +43,8 @@ class CampaignIn(Strict):
     code: str | None = Slug
     regions: list[str] = Field(min_length=1, max_length=50)
     scenarios: list[str] = Field(min_length=1, max_length=50)
-    starts_at: datetime = Field(description="Without an offset: Asia/Shanghai local time")
-    ends_at: datetime = Field(description="Exclusive; without an offset: Asia/Shanghai local time")
+    starts_at: LocalTime = Field(description="Without an offset: Asia/Shanghai local time")
+    ends_at: LocalTime = Field(description="Exclusive; without an offset: Asia/Shanghai local time")
     rule: RuleIn
     merchant_ids: list[uuid.UUID] | None = Field(default=None, max_length=500)
     store_ids: list[uuid.UUID] | None = Field(default=None, max_length=5000)
@@ -57,8 +58,8 @@ class CampaignPatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     regions: list[str] | None = Field(default=None, min_length=1, max_length=50)
     scenarios: list[str] | None = Field(default=None, min_length=1, max_length=50)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: LocalTime | None = None
+    ends_at: LocalTime | None = None
     rule: RuleIn | None = None
     merchant_ids: list[uuid.UUID] | None = Field(default=None, max_length=500)
     store_ids: list[uuid.UUID] | None = Field(default=None, max_length=5000)
@@ -98,7 +99,7 @@ class SimActivityIn(Strict):
     user_id: str = Field(min_length=1, max_length=64)
     region: str = Field(min_length=1, max_length=64)
     scenario: str = Field(min_length=1, max_length=64)
-    occurred_at: datetime
+    occurred_at: LocalTime
     points: StrictInt = Field(ge=0, description="The activity's base points (after caps)")
     merchant_id: str | None = None
     store_id: str | None = None
@@ -107,8 +108,8 @@ class SimActivityIn(Strict):
 
 class SimulateIn(Strict):
     activities: list[SimActivityIn] | None = Field(default=None, max_length=10_000)
-    from_: datetime | None = Field(default=None, alias="from")
-    to: datetime | None = None
+    from_: LocalTime | None = Field(default=None, alias="from")
+    to: LocalTime | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> "SimulateIn":

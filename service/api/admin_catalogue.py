@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBool, StrictInt, model_validator
 
+from service.api.fields import Day
 from service.api.schemas import Strict
 from service.auth.deps import AnyAdmin, OperatorOrAdmin
 from service.deps import SessionDep
@@ -70,7 +71,7 @@ class CertificationIn(Strict):
 class CertificationOut(BaseModel):
     scheme: str
     number: str
-    valid_until: date
+    valid_until: Day
 
 
 class ProductIn(Strict):

@@ -5,11 +5,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field, StrictStr
+from pydantic import BaseModel, Field, StrictStr
 from sqlalchemy import text
 
 from domain import methodology as methodology_rules
 from service import audit
+from service.api.fields import Instant
 from service.api.schemas import Strict
 from service.auth.deps import AnyAdmin, OperatorOrAdmin
 from service.clock import utcnow
@@ -30,7 +31,7 @@ class FactorIn(Strict):
 class MethodologyIn(Strict):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")
     region: str = Field(min_length=1, max_length=64)
-    effective_from: AwareDatetime
+    effective_from: Instant
     rate_points_per_g: StrictStr | int | float
     factors: dict[str, FactorIn]
     bounds: dict[str, dict[str, StrictStr | int | float]]

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from domain.calendar import start_of_local_day
 from domain.reports import MEASURES, Summary, summarise
+from service.api import fields
 from service.auth.deps import AuditorOrAdmin
 from service.deps import SessionDep
 from service.problems import ProblemError, problem_responses
@@ -30,7 +31,7 @@ def _date_only(value: Any) -> Any:
 
 
 # A date is a local day (Asia/Shanghai) and means its first instant.
-Instant = AwareDatetime | Annotated[date, BeforeValidator(_date_only)]
+Instant = fields.Instant | Annotated[fields.Day, BeforeValidator(_date_only)]
 _INSTANT_HELP = "an RFC 3339 instant, or a date (YYYY-MM-DD) for the start of that local day in Asia/Shanghai"
 
 

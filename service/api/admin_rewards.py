@@ -5,10 +5,11 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 from sqlalchemy import text
 
 from service import audit
+from service.api.fields import Instant
 from service.api.rewards import RedemptionOut, RewardOut
 from service.api.schemas import Strict
 from service.auth.deps import AdminPrincipal, AnyAdmin, OperatorOrAdmin
@@ -31,7 +32,7 @@ class RewardIn(Strict):
     region: str | None = Field(
         default=None, min_length=1, max_length=64, description="Offered in this region only; none: everywhere"
     )
-    valid_until: AwareDatetime | None = None
+    valid_until: Instant | None = None
     kind: Literal["coupon", "transit_credit", "donation"] = "coupon"
     fulfilment: Literal["generated", "pool", "manual"] = Field(
         default="generated",
@@ -46,7 +47,7 @@ class RewardPatch(Strict):
     points: StrictInt | None = Field(default=None, ge=1, le=10_000_000)
     stock: StrictInt | None = Field(default=None, ge=0, le=10_000_000)
     region: str | None = Field(default=None, min_length=1, max_length=64)
-    valid_until: AwareDatetime | None = None
+    valid_until: Instant | None = None
     active: StrictBool | None = None
     description: str | None = Field(default=None, max_length=2000)
 

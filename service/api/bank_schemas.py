@@ -4,9 +4,10 @@ import datetime as dt
 import uuid
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
 from domain.methodology import BANK_BEHAVIOURS
+from service.api.fields import Instant
 from service.api.me import LevelOut
 from service.api.schemas import ExternalId, FingerprintField, Strict
 
@@ -64,7 +65,7 @@ class BankActivityIn(Strict):
     link_id: uuid.UUID
     behaviour: Behaviour
     quantity: StrictInt = Field(ge=1, le=1_000_000, description="Units of the behaviour (statements, transactions, yuan...)")
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     fingerprint: str | None = FingerprintField
 
 

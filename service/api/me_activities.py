@@ -1,7 +1,7 @@
 """The citizen's own activities: the day's steps, member references, one activity's breakdown."""
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from domain.activities import DailySteps
 from service.api.activities import activity_out, award, single_response
+from service.api.fields import Day
 from service.api.schemas import ActivityOut, Strict
 from service.auth.deps import CurrentCitizen
 from service.clock import utcnow
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/v1/me", tags=["citizen"])
 
 
 class StepsIn(Strict):
-    date: date
+    date: Day
     steps: StrictInt = Field(ge=0, le=1_000_000, description="The day's total so far, as the phone counts it")
 
 

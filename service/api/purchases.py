@@ -4,10 +4,11 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt, field_validator
+from pydantic import BaseModel, Field, StrictInt, field_validator
 
 from domain.activities import GreenProduct, Purchase, PurchaseLine
 from service.api.activities import award, reporting_partner, single_response
+from service.api.fields import PRINTABLE, Instant
 from service.api.schemas import ActivityOut, ExternalId, Strict, UserRef
 from service.auth.deps import PartnerPrincipal, partner_with_scope
 from service.clock import utcnow
@@ -40,9 +41,9 @@ class PurchaseIn(Strict):
     order_id: str = ExternalId
     store_id: uuid.UUID
     user: UserRef
-    purchased_at: AwareDatetime
+    purchased_at: Instant
     lines: list[PurchaseLineIn] = Field(min_length=1, max_length=200)
-    fingerprint: str | None = Field(default=None, min_length=8, max_length=128)
+    fingerprint: str | None = Field(default=None, min_length=8, max_length=128, pattern=PRINTABLE)
 
     @field_validator("lines")
     @classmethod

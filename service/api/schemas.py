@@ -3,7 +3,9 @@
 import uuid
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from service.api.fields import PRINTABLE, Instant, PrintableId
 
 ExternalId = Field(
     min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$", description="The partner's own id, unique per partner"
@@ -12,6 +14,7 @@ FingerprintField = Field(
     default=None,
     min_length=8,
     max_length=128,
+    pattern=PRINTABLE,
     description="An id of the underlying real-world act, the same whoever reports it (no double counting)",
 )
 
@@ -24,7 +27,7 @@ class UserRef(Strict):
     """The citizen: the platform user id, or a member reference the citizen bound for this partner."""
 
     user_id: uuid.UUID | None = None
-    member_ref: str | None = Field(default=None, min_length=1, max_length=128)
+    member_ref: PrintableId | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "UserRef":
@@ -38,8 +41,8 @@ class TravelIn(Strict):
     user: UserRef
     mode: Literal["metro", "bus", "bike"]
     distance_m: StrictInt = Field(ge=1, le=10_000_000, description="Metres travelled")
-    started_at: AwareDatetime
-    ended_at: AwareDatetime
+    started_at: Instant
+    ended_at: Instant
     fingerprint: str | None = FingerprintField
 
     @model_validator(mode="after")
@@ -67,7 +70,7 @@ class RecyclingIn(Strict):
     station_id: uuid.UUID
     user: UserRef
     items: list[RecyclingItemIn] = Field(min_length=1, max_length=50)
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     fingerprint: str | None = FingerprintField
 
 

@@ -1,10 +1,14 @@
 """Health, readiness, metrics, request ids and problem responses."""
 
+import base64
 from collections.abc import AsyncIterator
 
+import asyncpg
 from httpx import AsyncClient
 
+from service.problems import is_database_outage
 from tests.factories import Factory
+from tests.service.test_travel import trip
 
 
 async def test_healthz_and_readyz(client: AsyncClient) -> None:
@@ -87,3 +91,32 @@ async def test_text_postgresql_cannot_store_is_a_422_not_a_500(client: AsyncClie
     body = {"partner_id": str(operator.id), "name": "station\u0000one", "region": "huangpu"}
     r = await client.post("/v1/admin/stations", json=body, headers=admin.headers)
     assert (r.status_code, r.json()["code"]) == (422, "invalid_characters")
+
+
+async def test_times_and_numbers_beyond_what_can_be_held_are_422_not_500(client: AsyncClient, factory: Factory) -> None:
+    admin, partner, citizen = await factory.admin(), await factory.partner("transit"), await factory.citizen()
+    far = {"started_at": "9999-12-31T20:00:00-10:00", "ended_at": "9999-12-31T20:30:00-10:00"}  # past year 9999 in UTC
+    r = await client.post("/v1/activities/travel", json=trip(citizen) | far, headers=partner.headers)
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+    for params in ({"from": "0001-01-01", "to": "2026-01-01"}, {"from": "2026-01-01", "to": "9999-12-31"}):
+        r = await client.get("/v1/admin/reports/summary", params=params, headers=admin.headers)
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+    r = await client.get("/v1/admin/audit", params={"from": "0001-01-01T00:00:00+01:00"}, headers=admin.headers)
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+    # a cursor past the bigint ids (this API never gave it out)
+    forged = base64.urlsafe_b64encode(f"id:{2**63}".encode()).decode().rstrip("=")
+    r = await client.get("/v1/me/ledger", params={"cursor": forged}, headers=citizen.headers)
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_cursor"), r.text
+
+
+def test_a_dropped_connection_is_an_outage_and_misuse_is_a_bug() -> None:
+    assert is_database_outage(asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"))
+    assert is_database_outage(asyncpg.CannotConnectNowError("the database system is starting up"))
+    assert is_database_outage(asyncpg.AdminShutdownError("terminating connection due to administrator command"))
+    assert is_database_outage(asyncpg.InterfaceError("connection is closed"))
+    wrapped = RuntimeError("award failed")
+    wrapped.__cause__ = asyncpg.TooManyConnectionsError("too many clients")
+    assert is_database_outage(wrapped)
+    assert not is_database_outage(asyncpg.InterfaceError("cannot perform operation: another operation is in progress"))
+    assert not is_database_outage(asyncpg.UniqueViolationError("duplicate key"))
+    assert not is_database_outage(ValueError("a bug"))
