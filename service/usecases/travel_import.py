@@ -35,7 +35,8 @@ from service.api.schemas import TravelIn
 from service.clock import utcnow
 from service.deps import commit
 from service.directory import PartnerFacts
-from service.usecases.award_pipeline import Report, award_reports
+from service.problems import is_database_outage
+from service.usecases.award_pipeline import Outcome, Report, award_reports
 from service.usecases.reports import travel_report
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,34 @@ def _parse(number: int, line: str | None, partner: PartnerFacts) -> Report | dic
     return travel_report(item, partner)
 
 
+async def _award_chunk(
+    session: AsyncSession, reports: list[Report], *, methodologies: Sequence[Methodology], now: datetime
+) -> list[Outcome | None]:
+    """The chunk's outcomes; None for a line that failed to award. A line the pipeline cannot take
+    (a bug, or input that validation let through) must not hold back its chunk: retried as it is,
+    the chunk would fail again at every lease, and the import would never finish. So on such a
+    failure the lines are awarded one by one (the ones the failed attempt committed replay their
+    answers), and only the failing line is reported. A database outage is not such a failure:
+    it propagates, and the chunk is retried once the database is back."""
+    try:
+        return list(await award_reports(session, reports, methodologies=methodologies, now=now))
+    except Exception as exc:
+        if is_database_outage(exc):
+            raise
+        log.exception("a chunk failed to award; awarding its lines one by one")
+    outcomes: list[Outcome | None] = []
+    for report in reports:
+        try:
+            [outcome] = await award_reports(session, [report], methodologies=methodologies, now=now)
+        except Exception as exc:
+            if is_database_outage(exc):
+                raise
+            log.exception("a line failed to award", extra={"external_id": report.external_id})
+            outcome = None
+        outcomes.append(outcome)
+    return outcomes
+
+
 async def process_chunk(
     session: AsyncSession,
     import_id: uuid.UUID,
@@ -276,10 +305,11 @@ async def process_chunk(
             reports.append(parsed)
             numbers.append(number)
     tally = {"awarded": 0, "capped": 0, "rejected": 0, "duplicate": 0}
-    for number, outcome in zip(
-        numbers, await award_reports(award_session or session, reports, methodologies=methodologies, now=now), strict=True
-    ):
-        if outcome.problem is not None:
+    outcomes = await _award_chunk(award_session or session, reports, methodologies=methodologies, now=now)
+    for number, outcome in zip(numbers, outcomes, strict=True):
+        if outcome is None:
+            errors.append(_line_error(number, "internal_error", "this line could not be awarded; the operators have its log"))
+        elif outcome.problem is not None:
             errors.append(_line_error(number, outcome.problem.code, outcome.problem.detail or outcome.problem.title))
         else:
             tally[outcome.status] += 1

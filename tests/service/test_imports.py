@@ -267,3 +267,49 @@ async def test_split_lines_is_the_same_whatever_the_pieces(piece: int) -> None:
 
     lines = [(line.number, line.text) async for line in travel_import.split_lines(stream(), max_bytes=10**6)]
     assert lines == [(1, '{"a": 1}'), (2, ""), (3, '{"b": "中"}'), (4, None), (5, None), (6, '{"c": 3}')]
+
+
+async def test_lines_the_database_could_not_hold_are_refused_each_and_the_import_finishes(
+    client: AsyncClient, factory: Factory
+) -> None:
+    partner, alice = await factory.partner("transit"), await factory.citizen()
+    lines: list[Any] = [
+        trip(alice, distance_m=2_000),
+        trip(alice, started_at="9999-12-31T20:00:00-10:00", ended_at="9999-12-31T20:30:00-10:00"),
+        trip(alice, fingerprint="metro\u0000trip-1"),
+        trip(Actor(uuid.uuid4(), ""), external_id="nul") | {"user": {"member_ref": "card\u00001"}},
+        trip(alice, distance_m=3_000),
+    ]
+    r = await client.post(
+        "/v1/imports/travel", content=ndjson(lines), headers={**partner.headers, "Content-Type": "application/x-ndjson"}
+    )
+    done = await wait_done(client, partner, r.json()["import_id"])
+    assert (done["status"], done["awarded"], done["failed"]) == ("done", 2, 3), done
+    assert {e["line"]: e["code"] for e in done["errors"]} == {2: "validation_error", 3: "validation_error", 4: "validation_error"}
+    r = await client.post(
+        "/v1/activities/travel:batch", json={"items": [lines[1], lines[2], trip(alice)]}, headers=partner.headers
+    )
+    assert [x["status_code"] for x in r.json()["results"]] == [422, 422, 201]
+
+
+async def test_a_line_the_pipeline_fails_on_is_reported_and_the_rest_of_its_chunk_is_awarded(
+    client: AsyncClient, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that only one line meets must not stall the import at that chunk for ever."""
+    partner, alice = await factory.partner("transit"), await factory.citizen()
+    real = travel_import.award_reports
+
+    async def failing_on_the_poison(session: Any, reports: Any, **kw: Any) -> Any:
+        if any(r.external_id == "poison" for r in reports):
+            raise RuntimeError("a bug this line meets")
+        return await real(session, reports, **kw)
+
+    monkeypatch.setattr(travel_import, "award_reports", failing_on_the_poison)
+    lines = [trip(alice, distance_m=2_000), trip(alice, external_id="poison"), trip(alice, distance_m=3_000)]
+    r = await client.post(
+        "/v1/imports/travel", content=ndjson(lines), headers={**partner.headers, "Content-Type": "application/x-ndjson"}
+    )
+    done = await wait_done(client, partner, r.json()["import_id"])
+    assert (done["status"], done["awarded"], done["failed"]) == ("done", 2, 1), done
+    assert done["errors"][0]["line"] == 2 and done["errors"][0]["code"] == "internal_error"
+    assert (await client.get("/v1/me/account", headers=alice.headers)).json()["balance"] == 93 + 140
