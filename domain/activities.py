@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 
-from domain.calendar import local_day
+from domain.calendar import local_day, start_of_local_day
 from domain.methodology import Methodology
 
 
@@ -117,7 +117,11 @@ class DailySteps:
 
     @property
     def occurred_at(self) -> datetime:
-        return self.reported_at
+        """When the day's steps were last walked, as near as is known: at the report for today's
+        count, at the day's last instant for an earlier day (reported after midnight). The
+        methodology version, the campaign window and the leaderboards' week go by the day
+        walked, not by the day the phone got round to reporting it."""
+        return min(self.reported_at, start_of_local_day(self.day + timedelta(days=1)) - timedelta(microseconds=1))
 
     def measure(self, methodology: Methodology) -> Measured | Implausible:
         factor = methodology.factor(self.scenario)

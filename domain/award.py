@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain import campaigns, ledger
-from domain.activities import Activity, DailySteps, Implausible
+from domain.activities import Activity, DailySteps, Implausible, Trip
 from domain.methodology import Methodology
 from domain.points import allocate, points_for_carbon
 
@@ -136,6 +136,8 @@ def window_problem(activity: Activity, m: Methodology, now: datetime) -> str | N
         return activity.day_out_of_window(now, m.window.max_age_days)
     if activity.occurred_at > now + m.window.future_skew:
         return "occurred_at is in the future"
+    if isinstance(activity, Trip) and activity.ended_at > now + m.window.future_skew:
+        return "ended_at is in the future: a trip is reported once it has ended"
     if activity.occurred_at < now - m.window.max_age:
         return f"occurred_at is older than the {m.window.max_age_days}-day reporting window"
     return None

@@ -12,7 +12,7 @@ from domain.methodology import Methodology
 NOW = datetime(2025, 5, 10, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 
 
-def trip(mode: str, metres: int, minutes: float, start: datetime = NOW - timedelta(hours=2)) -> Trip:
+def trip(mode: str, metres: int, minutes: float, start: datetime = NOW - timedelta(hours=6)) -> Trip:
     return Trip(mode=mode, distance_m=metres, started_at=start, ended_at=start + timedelta(minutes=minutes))
 
 
@@ -115,9 +115,17 @@ def test_steps_and_recycling_bounds(default_2025: Methodology) -> None:
 
 
 def test_reporting_window(default_2025: Methodology) -> None:
-    assert evaluate(trip("metro", 5000, 10, start=NOW + timedelta(minutes=2)), ctx(default_2025)).status is Status.AWARDED
+    assert evaluate(trip("metro", 5000, 10, start=NOW - timedelta(minutes=8)), ctx(default_2025)).status is Status.AWARDED
     future = evaluate(trip("metro", 5000, 10, start=NOW + timedelta(minutes=2, seconds=1)), ctx(default_2025))
     assert (future.status, future.reason) == (Status.REJECTED, "occurred_at is in the future")
+    # a trip is over when it is reported: one that ends later (beyond the clock skew) is not a trip yet
+    unfinished = evaluate(trip("metro", 50_000, 180, start=NOW - timedelta(minutes=1)), ctx(default_2025))
+    assert (unfinished.status, unfinished.reason) == (
+        Status.REJECTED,
+        "ended_at is in the future: a trip is reported once it has ended",
+    )
+    ending = evaluate(trip("metro", 5000, 10, start=NOW - timedelta(minutes=7, seconds=59)), ctx(default_2025))
+    assert ending.status is Status.REJECTED
     assert evaluate(trip("metro", 5000, 10, start=NOW - timedelta(days=7)), ctx(default_2025)).status is Status.AWARDED
     stale = evaluate(trip("metro", 5000, 10, start=NOW - timedelta(days=7, seconds=1)), ctx(default_2025))
     assert stale.status is Status.REJECTED and "7-day" in (stale.reason or "")

@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from domain import campaigns
-from domain.activities import Dropoff, DropoffItem, GreenProduct, Purchase, PurchaseLine, Trip
+from domain.activities import DailySteps, Dropoff, DropoffItem, GreenProduct, Purchase, PurchaseLine, Trip
 from domain.award import AwardContext, Status, evaluate
 from domain.calendar import SHANGHAI
 from domain.campaigns import Campaign, InvalidCampaign, Line, Occasion, Offer, Stacking
@@ -250,3 +250,17 @@ def test_simulation_replays_caps_and_budget_in_order_and_sums_by_region_and_scen
         {"region": "huangpu", "scenario": "purchase.green", "activities_paid": 2, "bonus_points": 150},
         {"region": "putuo", "scenario": "purchase.green", "activities_paid": 1, "bonus_points": 100},
     ]
+
+
+def test_steps_count_in_the_window_of_the_day_walked_not_the_day_reported(default_2025: Methodology) -> None:
+    starts = datetime(2025, 5, 10, tzinfo=SHANGHAI)
+    walking = replace(SEASON, id="walk-week", scenarios=frozenset({"travel.walk"}), starts_at=starts)
+    # reported just after midnight on the campaign's first day: yesterday's steps are outside it
+    just_after_midnight = datetime(2025, 5, 9, 16, 5, tzinfo=UTC)  # 00:05 on 10 May in Shanghai
+    yesterday = DailySteps(day=date(2025, 5, 9), steps=10_000, counted_before=0, reported_at=just_after_midnight)
+    assert yesterday.occurred_at == datetime(2025, 5, 9, 23, 59, 59, 999_999, tzinfo=SHANGHAI)
+    award = evaluate(yesterday, replace(ctx(default_2025, Offer(walking)), now=just_after_midnight))
+    assert (award.points, award.bonus_points) == (200, 0)
+    today = DailySteps(day=date(2025, 5, 10), steps=10_000, counted_before=0, reported_at=just_after_midnight)
+    assert today.occurred_at == just_after_midnight
+    assert evaluate(today, replace(ctx(default_2025, Offer(walking)), now=just_after_midnight)).bonus_points == 200
