@@ -180,3 +180,5 @@ class ImportChunk(SQLModel, table=True):
     seq: int
     first_line: int
     lines: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime | None = Field(default=None, sa_column=timestamp(server_now=True))
+    """When the lines arrived: they are judged for the reporting window as of then."""

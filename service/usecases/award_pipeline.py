@@ -125,13 +125,20 @@ def _unknown_member(detail: str) -> ProblemError:
 
 
 async def award_reports(
-    session: AsyncSession, reports: Sequence[Report], *, methodologies: Sequence[Methodology], now: datetime
+    session: AsyncSession,
+    reports: Sequence[Report],
+    *,
+    methodologies: Sequence[Methodology],
+    now: datetime,
+    reported_at: datetime | None = None,
 ) -> list[Outcome]:
-    """Evaluate and record `reports` (all from one partner, or all from the app), one outcome each, in order."""
+    """Evaluate and record `reports` (all from one partner, or all from the app), one outcome each, in order.
+    `reported_at` (default `now`): when they reached the platform, which the reporting window is
+    judged by and the activities record; postings and lots are dated `now`."""
     conn = await raw.connection(session)
     outcomes: dict[int, Outcome] = {}
     pending = await _resolve(conn, reports, outcomes)
-    run = functools.partial(_evaluate_and_write, conn, outcomes, methodologies, now)
+    run = functools.partial(_evaluate_and_write, conn, outcomes, methodologies, now, reported_at or now)
     if conn.is_in_transaction():
         # the caller's transaction holds what it wrote before: one locked attempt in a savepoint
         await _retrying(lambda: _locked(conn, pending, run))
@@ -247,6 +254,7 @@ async def _evaluate_and_write(
     outcomes: dict[int, Outcome],
     methodologies: Sequence[Methodology],
     now: datetime,
+    reported_at: datetime,
     pending: list[_Pending],
     optimistic: bool,
 ) -> None:
@@ -316,7 +324,7 @@ async def _evaluate_and_write(
             activity,
             AwardContext(
                 methodology=in_force(methodologies, r.region, activity.occurred_at),
-                now=now,
+                now=reported_at,
                 used_today=used.get(usage_key, 0),
                 duplicate_of=str(duplicate_of) if duplicate_of else None,
                 region=r.region,
@@ -358,7 +366,7 @@ async def _evaluate_and_write(
                 reason=award.reason,
                 region=r.region,
                 occurred_at=activity.occurred_at,
-                reported_at=now,
+                reported_at=reported_at,
                 carbon_g=award.carbon_g,
                 points=award.points,
                 bonus_points=award.bonus_points,

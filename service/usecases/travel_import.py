@@ -199,8 +199,11 @@ async def _store_chunk(session: AsyncSession, import_id: uuid.UUID, seq: int, li
     # Lines that could not be read travel as JSON null, so their numbers are kept for the error report.
     payload = compact_json.dumps([[line.number, line.text] for line in lines])
     await session.execute(
-        text("INSERT INTO import_chunks (import_id, seq, first_line, lines) VALUES (:id, :seq, :first, :lines)"),
-        {"id": import_id, "seq": seq, "first": lines[0].number, "lines": payload},
+        text(
+            "INSERT INTO import_chunks (import_id, seq, first_line, lines, received_at) "
+            "VALUES (:id, :seq, :first, :lines, :received_at)"
+        ),
+        {"id": import_id, "seq": seq, "first": lines[0].number, "lines": payload, "received_at": utcnow()},
     )
     await session.commit()
 
@@ -222,7 +225,7 @@ def _parse(number: int, line: str | None, partner: PartnerFacts) -> Report | dic
 
 
 async def _award_chunk(
-    session: AsyncSession, reports: list[Report], *, methodologies: Sequence[Methodology], now: datetime
+    session: AsyncSession, reports: list[Report], *, methodologies: Sequence[Methodology], now: datetime, reported_at: datetime
 ) -> list[Outcome | None]:
     """The chunk's outcomes; None for a line that failed to award. A line the pipeline cannot take
     (a bug, or input that validation let through) must not hold back its chunk: retried as it is,
@@ -231,7 +234,7 @@ async def _award_chunk(
     answers), and only the failing line is reported. A database outage is not such a failure:
     it propagates, and the chunk is retried once the database is back."""
     try:
-        return list(await award_reports(session, reports, methodologies=methodologies, now=now))
+        return list(await award_reports(session, reports, methodologies=methodologies, now=now, reported_at=reported_at))
     except Exception as exc:
         if is_database_outage(exc):
             raise
@@ -239,7 +242,7 @@ async def _award_chunk(
     outcomes: list[Outcome | None] = []
     for report in reports:
         try:
-            [outcome] = await award_reports(session, [report], methodologies=methodologies, now=now)
+            [outcome] = await award_reports(session, [report], methodologies=methodologies, now=now, reported_at=reported_at)
         except Exception as exc:
             if is_database_outage(exc):
                 raise
@@ -275,7 +278,10 @@ async def process_chunk(
         return Step.FINISHED
     chunk = (
         await session.execute(
-            text("SELECT seq, lines FROM import_chunks WHERE import_id = :id ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"),
+            text(
+                "SELECT seq, lines, received_at FROM import_chunks WHERE import_id = :id "
+                "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ),
             {"id": import_id},
         )
     ).first()
@@ -305,7 +311,10 @@ async def process_chunk(
             reports.append(parsed)
             numbers.append(number)
     tally = {"awarded": 0, "capped": 0, "rejected": 0, "duplicate": 0}
-    outcomes = await _award_chunk(award_session or session, reports, methodologies=methodologies, now=now)
+    # judged as of its arrival: a file that waited in the queue, or resumed after a crash, is not older for it
+    outcomes = await _award_chunk(
+        award_session or session, reports, methodologies=methodologies, now=now, reported_at=min(chunk.received_at, now)
+    )
     for number, outcome in zip(numbers, outcomes, strict=True):
         if outcome is None:
             errors.append(_line_error(number, "internal_error", "this line could not be awarded; the operators have its log"))

@@ -313,3 +313,31 @@ async def test_a_line_the_pipeline_fails_on_is_reported_and_the_rest_of_its_chun
     assert (done["status"], done["awarded"], done["failed"]) == ("done", 2, 1), done
     assert done["errors"][0]["line"] == 2 and done["errors"][0]["code"] == "internal_error"
     assert (await client.get("/v1/me/account", headers=alice.headers)).json()["balance"] == 93 + 140
+
+
+async def test_lines_are_judged_as_of_their_arrival_not_of_their_turn(app: FastAPI, client: AsyncClient, factory: Factory) -> None:
+    """A file that waited in the queue (or resumed after a crash) is not older for it: a trip inside
+    the 7-day window when it arrived earns, even if the window has passed it by the time it is awarded."""
+    partner, citizen = await factory.partner("transit"), await factory.citizen()
+    start = utcnow() - timedelta(days=7, minutes=30)  # 7 days and 30 minutes ago: too old now
+    old_trip = trip(citizen, started_at=start.isoformat(), ended_at=(start + timedelta(minutes=25)).isoformat())
+
+    async def stream() -> Any:
+        yield ndjson([old_trip])
+
+    hold = timedelta(hours=1)
+    import_id = await travel_import.receive(app.state.sessionmaker, partner.id, stream(), max_bytes=10**6, hold_for=hold)
+    async with app.state.sessionmaker() as s, s.begin():  # it arrived an hour ago, and waited
+        await s.execute(
+            text("UPDATE import_chunks SET received_at = :at WHERE import_id = :id"),
+            {"at": utcnow() - timedelta(hours=1), "id": import_id},
+        )
+        await s.execute(
+            text("UPDATE imports SET lease_until = :t WHERE id = :id"), {"t": utcnow() - timedelta(seconds=1), "id": import_id}
+        )
+    app.state.import_worker.wake()
+    done = await wait_done(client, partner, str(import_id))
+    assert (done["awarded"], done["rejected"]) == (1, 0), done
+    async with app.state.sessionmaker() as s:
+        reported = await s.scalar(text("SELECT reported_at FROM activities WHERE user_id = :u"), {"u": citizen.id})
+    assert utcnow() - reported > timedelta(minutes=59)  # the activity says when it was reported
