@@ -459,6 +459,46 @@ async def _lots(conn: AsyncConnection, out: _Collector) -> None:
         out.add("lot_bounds", f"lot {lot_id} of citizen {user_id} holds {remaining} of its {points} points")
 
 
+async def _activities(conn: AsyncConnection, out: _Collector) -> None:
+    """Every partner id was awarded at most once (quality.md R4), and every activity was paid
+    exactly what it says: its award postings sum to its points, its bonus postings to its bonus
+    points, and no award or bonus posting names an activity that does not exist."""
+    for partner_id, external_id, count in await _rows(
+        conn,
+        """
+        SELECT partner_id, external_id, count(*) FROM activities
+        WHERE external_id IS NOT NULL GROUP BY partner_id, external_id HAVING count(*) > 1 ORDER BY 1, 2
+        """,
+    ):
+        out.add("external_id_awarded_twice", f"partner {partner_id}'s id {external_id!r} has {count} activities")
+    for activity_id, user_id, points, bonus, awarded, bonus_paid in await _rows(
+        conn,
+        """
+        WITH paid AS (
+            SELECT user_id, activity_id,
+                   coalesce(sum(points) FILTER (WHERE kind = 'award'), 0) AS awarded,
+                   coalesce(sum(points) FILTER (WHERE kind = 'bonus'), 0) AS bonus_paid
+            FROM entries
+            WHERE account = 'citizen' AND activity_id IS NOT NULL AND kind IN ('award', 'bonus')
+            GROUP BY user_id, activity_id)
+        SELECT coalesce(a.id, p.activity_id), coalesce(a.user_id, p.user_id), a.points, a.bonus_points,
+               coalesce(p.awarded, 0), coalesce(p.bonus_paid, 0)
+        FROM activities a FULL JOIN paid p ON p.user_id = a.user_id AND p.activity_id = a.id
+        WHERE a.id IS NULL OR coalesce(p.awarded, 0) <> a.points OR coalesce(p.bonus_paid, 0) <> a.bonus_points
+        ORDER BY 1
+        """,
+    ):
+        if points is None:
+            paid = int(awarded + bonus_paid)
+            out.add("activity_missing", f"citizen {user_id} was paid {paid} points for no activity {activity_id}")
+        else:
+            out.add(
+                "activity_paid",
+                f"activity {activity_id} of citizen {user_id}: {points} points and {bonus} bonus, "
+                f"paid {int(awarded)} and {int(bonus_paid)}",
+            )
+
+
 async def _redemptions(conn: AsyncConnection, out: _Collector) -> None:
     """Each redemption's hold took its price; a cancelled one (and only it) was released by a posting giving it back."""
     for user_id, redemption_id, status, points, held, released in await _rows(
@@ -491,6 +531,7 @@ CHECKS: tuple[Callable[[AsyncConnection, _Collector], Any], ...] = (
     _reversals,
     _citizen_accounts,
     _lots,
+    _activities,
     _redemptions,
     _digests,
     _campaign_spend,

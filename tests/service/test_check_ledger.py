@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
@@ -45,6 +46,14 @@ async def _write_valid_ledger(url: str) -> dict[str, object]:
             activity_id=str(uuid.uuid4()),
         )
         award_ids = await insert_posting(session, award, ledger.account_delta(award.kind, 120, 1200), created_by="test")
+        await session.execute(
+            text(
+                "INSERT INTO activities (user_id, id, partner_id, external_id, scenario, family, status, region, occurred_at, "
+                "reported_at, carbon_g, points, bonus_points, measurements, breakdown) VALUES (:u, :id, :p, 'trip-1', "
+                "'travel.metro', 'travel', 'awarded', 'huangpu', :t, :t, 1200, 120, 0, '{}', '{}')"
+            ),
+            {"u": alice, "id": award.activity_id, "p": uuid.uuid4(), "t": T0},
+        )
         system_entry = award_ids.citizen_entry_id + 1  # the second leg, written right after the first
         stored = StoredPosting(
             id=award_ids.posting_id,
@@ -70,7 +79,7 @@ async def _write_valid_ledger(url: str) -> dict[str, object]:
                 {"u": user, "t": T0, "expires": T0 + timedelta(days=600), "p": points},
             )
     await engine.dispose()
-    return {"alice": alice, "bob": bob, "award_entry": award_ids.citizen_entry_id}
+    return {"alice": alice, "bob": bob, "award_entry": award_ids.citizen_entry_id, "activity": award.activity_id}
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +132,42 @@ async def test_an_entry_changed_behind_the_triggers_back_is_reported(corrupt_cop
     assert "posting_changed" in output
     assert "posting_unbalanced" in output
     assert f"citizen_account_mismatch: citizen {written['alice']}" in output
+
+
+async def test_an_id_awarded_twice_and_an_activity_paid_other_than_it_says_are_reported(
+    corrupt_copy: tuple[str, dict[str, object]],
+) -> None:
+    url, written = corrupt_copy
+    await sql(
+        url,
+        "INSERT INTO activities (user_id, id, partner_id, external_id, scenario, family, status, region, occurred_at, "
+        "reported_at, carbon_g, points, bonus_points, measurements, breakdown) "
+        "SELECT user_id, gen_random_uuid(), partner_id, external_id, scenario, family, status, region, occurred_at, "
+        f"reported_at, 0, 0, 0, measurements, breakdown FROM activities WHERE id = '{written['activity']}'; "
+        f"UPDATE activities SET points = 119 WHERE id = '{written['activity']}'",
+    )
+    code, output = await _check(url)
+    assert code != 0
+    assert "external_id_awarded_twice: partner" in output and "'trip-1' has 2 activities" in output
+    assert f"activity_paid: activity {written['activity']} of citizen {written['alice']}: 119 points" in output
+
+
+async def test_an_award_for_no_activity_is_reported(corrupt_copy: tuple[str, dict[str, object]]) -> None:
+    url, written = corrupt_copy
+    await sql(url, f"DELETE FROM activities WHERE id = '{written['activity']}'")
+    code, output = await _check(url)
+    assert code != 0
+    assert f"activity_missing: citizen {written['alice']} was paid 120 points for no activity {written['activity']}" in output
+
+
+@pytest.mark.parametrize("table", ["postings", "entries"])
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET posted_at = posted_at", "DELETE FROM {t}", "TRUNCATE {t} CASCADE"])
+async def test_the_ledger_refuses_to_be_rewritten(
+    corrupt_copy: tuple[str, dict[str, object]], table: str, statement: str
+) -> None:
+    url, _ = corrupt_copy
+    with pytest.raises(asyncpg.PostgresError, match="append-only"):
+        await sql(url, statement.format(t=table))
 
 
 async def test_disabled_append_only_triggers_are_reported(corrupt_copy: tuple[str, dict[str, object]]) -> None:
