@@ -83,6 +83,12 @@ async def remove_bank_link_codes(session: AsyncSession, user_id: uuid.UUID) -> N
     await session.execute(text("DELETE FROM bank_link_codes WHERE user_id = :u"), {"u": user_id})
 
 
+async def forget_bank_customers(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """The banks' own customer numbers: they tie the pseudonymous ledger to a person at the bank.
+    The links stay (revoked, by id: the feed and the consents name them), their customer is blanked."""
+    await session.execute(text("UPDATE bank_links SET customer_ref = '' WHERE user_id = :u"), {"u": user_id})
+
+
 async def held_redemptions(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
     result = await session.execute(text("SELECT id FROM redemptions WHERE user_id = :u AND status = 'held'"), {"u": user_id})
     return [row[0] for row in result]

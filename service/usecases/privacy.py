@@ -151,6 +151,7 @@ async def _revoke_bank_links(e: Erasure) -> None:
     # each bank's reads fail from the commit on, and its feed carries the revocation
     await bank_links.revoke_all_links(e.session, e.user_id, reason="erasure", now=e.now)
     await repo.remove_bank_link_codes(e.session, e.user_id)
+    await repo.forget_bank_customers(e.session, e.user_id)
 
 
 ERASERS: list[Eraser] = [

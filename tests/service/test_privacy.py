@@ -193,6 +193,8 @@ async def test_erasure_removes_the_person_keeps_the_totals_and_blocks_sign_in(
     user = (await session.execute(text("SELECT phone, erased_at FROM users WHERE id = :u"), {"u": user_id})).one()
     assert user.phone is None and user.erased_at is not None
     assert await session.scalar(text("SELECT count(*) FROM identities WHERE user_id = :u"), {"u": user_id}) == 0
+    customers = await session.scalars(text("SELECT customer_ref FROM bank_links WHERE user_id = :u"), {"u": user_id})
+    assert list(customers) == [""]  # the bank's customer number tied the ledger to a person
     live = "SELECT count(*) FROM refresh_tokens WHERE subject_id = :u AND revoked_at IS NULL"
     assert await session.scalar(text(live), {"u": user_id}) == 0
     status = await session.scalar(text("SELECT status FROM redemptions WHERE id = :id"), {"id": uuid.UUID(held["id"])})
