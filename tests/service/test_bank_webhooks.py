@@ -82,6 +82,7 @@ async def test_r7_the_bank_down_for_an_hour_gets_every_event_in_order_with_valid
         endpoint.down = True
         links = await _earn(client, factory, bank, citizens=3, trips=4)
         clock = Clock()
+        endpoint.clock = lambda: clock.now.timestamp()  # the bank's clock is the simulated one
         sender = WebhookClient(allow_insecure=True)
         dispatcher = Dispatcher(app.state.sessionmaker, sender, clock=clock, jitter=lambda: 0.5)
         down_until = clock.now + timedelta(hours=1)
@@ -121,6 +122,7 @@ async def test_after_24_hours_deliveries_are_dead_lettered_and_an_admin_replays_
         endpoint.down = True
         await _earn(client, factory, bank, citizens=1, trips=2)
         clock = Clock()
+        endpoint.clock = lambda: clock.now.timestamp()  # the bank's clock is the simulated one
         await sequence_committed(app.state.sessionmaker, clock.now)
         expected = await _events_of(app, bank)
         assert len(expected) == 2
@@ -169,6 +171,7 @@ async def test_a_later_event_waits_for_the_earlier_one_of_its_link(client: Async
         endpoint.secret = bank.webhook_secret
         await _earn(client, factory, bank, citizens=2, trips=3)
         clock = Clock()
+        endpoint.clock = lambda: clock.now.timestamp()  # the bank's clock is the simulated one
         sender = WebhookClient(allow_insecure=True)
         dispatcher = Dispatcher(app.state.sessionmaker, sender, clock=clock, jitter=lambda: 0.5)
         await sequence_committed(app.state.sessionmaker, clock.now)
