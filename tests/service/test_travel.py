@@ -111,6 +111,25 @@ async def test_r1_100_concurrent_identical_posts_award_once(client: AsyncClient,
     assert (changed.status_code, changed.json()["code"]) == (409, "idempotency_conflict")
 
 
+async def test_one_id_posted_at_once_for_different_citizens_is_awarded_once(
+    client: AsyncClient, factory: Factory, session: AsyncSession
+) -> None:
+    """Different citizens share no lock and no account version: only the unique key on
+    (partner, external_id) can stop the second award, and the losers must answer 409, not 500."""
+    partner = await factory.partner("transit")
+    citizens = [await factory.citizen() for _ in range(20)]
+    responses = await asyncio.gather(
+        *(client.post("/v1/activities/travel", json=trip(c, external_id="contested"), headers=partner.headers) for c in citizens)
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] + [409] * 19, [r.text for r in responses if r.status_code not in (201, 409)]
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"idempotency_conflict"}
+    stored = await session.scalar(
+        text("SELECT count(*) FROM activities WHERE partner_id = :p AND external_id = 'contested'"), {"p": partner.id}
+    )
+    assert stored == 1
+
+
 async def test_concurrent_trips_of_one_citizen_never_pass_the_daily_cap(client: AsyncClient, factory: Factory) -> None:
     partner, citizen = await factory.partner("transit"), await factory.citizen()
     responses = await asyncio.gather(
