@@ -17,7 +17,8 @@ from service.directory import Directory, PartnerFacts
 from service.idempotency import REPLAYED_HEADER, request_hash
 from service.problems import ProblemError, problem_responses
 from service.repositories import activities as activities_repo
-from service.usecases.award_pipeline import Outcome, Report, award_reports
+from service.repositories import raw
+from service.usecases.award_pipeline import Outcome, Report, award_reports, replay_or_conflict
 from service.usecases.reports import travel_report
 
 router = APIRouter(prefix="/v1", tags=["partners"])
@@ -40,6 +41,19 @@ def single_response(outcome: Outcome) -> Response:
         raise outcome.problem
     headers = {REPLAYED_HEADER: "true"} if outcome.replayed else None
     return Response(outcome.body, status_code=outcome.status_code, media_type="application/json", headers=headers)
+
+
+async def answer_before_refusing(
+    session: SessionDep, partner_id: uuid.UUID, external_id: str, hash_: str, refusal: ProblemError
+) -> Response:
+    """`refusal`, unless the partner was already answered for this id: then that answer again (or
+    409 for another body). A retry gets its original result even if the station, store or link
+    it names has since been closed or revoked (api.md: "returns the original result")."""
+    conn = await raw.connection(session)
+    stored = (await activities_repo.stored_keys(conn, partner_id, [external_id])).get(external_id)
+    if stored is None:
+        raise refusal
+    return single_response(replay_or_conflict(stored, hash_))
 
 
 async def award(request: Request, session: SessionDep, reports: list[Report], now: datetime | None = None) -> list[Outcome]:
@@ -80,9 +94,9 @@ async def _report_trips(body: TravelBatchIn, request: Request, session: SessionD
     results: list[str | None] = [None] * len(body.items)
     reports: list[Report] = []
     positions: list[int] = []
-    for i, raw in enumerate(body.items):
+    for i, given in enumerate(body.items):
         try:
-            item = _travel_item.validate_python(raw)
+            item = _travel_item.validate_python(given)
         except ValidationError as exc:
             errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
             problem = {"status": 422, "code": "validation_error", "title": "Unprocessable Content", "errors": errors}
@@ -115,22 +129,26 @@ async def _report_trips(body: TravelBatchIn, request: Request, session: SessionD
 async def report_dropoff(body: RecyclingIn, request: Request, session: SessionDep, partner: RecyclingWriter) -> Response:
     """A drop-off at one of the partner's active stations: categories and weights in grams."""
     facts = await reporting_partner(request, session, partner)
+    hash_ = request_hash("POST", "recycling", body.model_dump(mode="json"))
     station = await request.app.state.directory.station(session, body.station_id)
     if station is None or station.partner_id != facts.id:
-        raise ProblemError(404, "unknown_station", f"no station {body.station_id} of this partner")
+        refusal = ProblemError(404, "unknown_station", f"no station {body.station_id} of this partner")
+        return await answer_before_refusing(session, facts.id, body.external_id, hash_, refusal)
     if not station.active:
-        raise ProblemError(422, "station_inactive", f"station {body.station_id} is not active")
+        refusal = ProblemError(422, "station_inactive", f"station {body.station_id} is not active")
+        return await answer_before_refusing(session, facts.id, body.external_id, hash_, refusal)
     known = {c for m in await request.app.state.methodologies.versions(session) for c in m.recycling_categories()}
     unknown = sorted({item.category for item in body.items} - known)
     if unknown:
-        raise ProblemError(422, "unknown_category", f"unknown categories {unknown}; known: {sorted(known)}")
+        refusal = ProblemError(422, "unknown_category", f"unknown categories {unknown}; known: {sorted(known)}")
+        return await answer_before_refusing(session, facts.id, body.external_id, hash_, refusal)
     report = Report(
         activity=Dropoff(items=tuple(DropoffItem(i.category, i.weight_g) for i in body.items), at=body.occurred_at),
         region=station.region,
         measurements={"items": [i.model_dump() for i in body.items], "station_id": str(station.id)},
         partner_id=facts.id,
         external_id=body.external_id,
-        request_hash=request_hash("POST", "recycling", body.model_dump(mode="json")),
+        request_hash=hash_,
         fingerprint=body.fingerprint,
         station_id=station.id,
         user_id=body.user.user_id,

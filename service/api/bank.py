@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from domain import statements
 from domain.activities import BankAction
-from service.api.activities import award, reporting_partner, single_response
+from service.api.activities import answer_before_refusing, award, reporting_partner, single_response
 from service.api.bank_schemas import (
     BankAccountOut,
     BankActivityIn,
@@ -119,14 +119,18 @@ async def report_activity(body: BankActivityIn, request: Request, session: Sessi
     """One of the bank's green behaviours for a linked customer (who consented to activities:write),
     awarded through the same pipeline, daily cap and campaigns as every activity. Idempotent on external_id."""
     facts = await reporting_partner(request, session, bank)
-    link = await bank_links.bank_link(session, bank_id=bank.partner_id, link_id=body.link_id, scope="activities:write")
+    hash_ = request_hash("POST", "bank/activities", body.model_dump(mode="json"))
+    try:
+        link = await bank_links.bank_link(session, bank_id=bank.partner_id, link_id=body.link_id, scope="activities:write")
+    except ProblemError as refusal:  # revoked since: a retry still gets its original answer
+        return await answer_before_refusing(session, facts.id, body.external_id, hash_, refusal)
     report = Report(
         activity=BankAction(behaviour=body.behaviour, quantity=body.quantity, at=body.occurred_at),
         region=facts.region,
         measurements={"behaviour": body.behaviour, "quantity": body.quantity, "link_id": str(link.id)},
         partner_id=facts.id,
         external_id=body.external_id,
-        request_hash=request_hash("POST", "bank/activities", body.model_dump(mode="json")),
+        request_hash=hash_,
         fingerprint=body.fingerprint,
         user_id=link.user_id,
     )

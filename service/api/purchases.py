@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, StrictInt, field_validator
 
 from domain.activities import GreenProduct, Purchase, PurchaseLine
-from service.api.activities import award, reporting_partner, single_response
+from service.api.activities import answer_before_refusing, award, reporting_partner, single_response
 from service.api.fields import PRINTABLE, Instant
 from service.api.schemas import ActivityOut, ExternalId, Strict, UserRef
 from service.auth.deps import PartnerPrincipal, partner_with_scope
@@ -126,11 +126,14 @@ async def report_purchase(body: PurchaseIn, request: Request, session: SessionDe
     (and campaign bonuses, such as Huangpu's green consumption season); the breakdown explains every line.
     Idempotent on `order_id`."""
     facts = await reporting_partner(request, session, partner)
+    hash_ = request_hash("POST", "purchases", body.model_dump(mode="json"))
     store = await request.app.state.directory.store(session, body.store_id)
     if store is None or store.merchant_id != facts.id:
-        raise ProblemError(404, "unknown_store", f"no store {body.store_id} of this merchant")
+        refusal = ProblemError(404, "unknown_store", f"no store {body.store_id} of this merchant")
+        return await answer_before_refusing(session, facts.id, body.order_id, hash_, refusal)
     if not store.active:
-        raise ProblemError(422, "store_inactive", f"store {body.store_id} is not active")
+        refusal = ProblemError(422, "store_inactive", f"store {body.store_id} is not active")
+        return await answer_before_refusing(session, facts.id, body.order_id, hash_, refusal)
     products = await _catalogue(session, facts.id, [line.sku for line in body.lines])
     purchase = Purchase(
         merchant_id=str(facts.id),
@@ -148,7 +151,7 @@ async def report_purchase(body: PurchaseIn, request: Request, session: SessionDe
         },
         partner_id=facts.id,
         external_id=body.order_id,
-        request_hash=request_hash("POST", "purchases", body.model_dump(mode="json")),
+        request_hash=hash_,
         fingerprint=body.fingerprint,
         user_id=body.user.user_id,
         member_ref=body.user.member_ref,

@@ -53,6 +53,21 @@ async def resolve_member_refs(conn: asyncpg.Connection, partner_id: uuid.UUID, r
     return {r["ref"]: r["user_id"] for r in rows}
 
 
+_STORED_KEYS = Sql.of(
+    "SELECT k.external_id, s.request_hash, s.status_code, s.response FROM unnest(CAST(:ids AS text[])) AS k(external_id), "
+    "LATERAL (SELECT request_hash, status_code, response FROM activity_keys "
+    "WHERE partner_id = :p AND external_id = k.external_id OFFSET 0) AS s"
+)
+
+
+async def stored_keys(conn: asyncpg.Connection, partner_id: uuid.UUID, external_ids: Sequence[str]) -> dict[str, StoredKey]:
+    """The answers the partner was already given for these ids."""
+    if not external_ids:
+        return {}
+    rows = await conn.fetch(_STORED_KEYS.text, *_STORED_KEYS.args({"p": partner_id, "ids": list(external_ids)}))
+    return {r["external_id"]: StoredKey(r["request_hash"], r["status_code"], r["response"]) for r in rows}
+
+
 async def _users(conn: asyncpg.Connection, sql: Sql, user_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     # the lock order is the statement's ORDER BY; the list needs none
     return {r["user_id"] for r in await conn.fetch(sql.text, *sql.args({"ids": list(set(user_ids))}))}

@@ -210,9 +210,8 @@ async def _in_rounds(conn: asyncpg.Connection, pending: list["_Pending"], outcom
         remaining = [p for p in remaining if p.user_id not in got]
         if remaining:  # held by a concurrent award, or no such citizen (unknown, or erased): only ask then
             existing = await repo.existing_citizens(conn, [p.user_id for p in remaining if p.user_id])
-            for p in remaining:
-                if p.user_id not in existing:  # nobody earns for an account that does not exist
-                    outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
+            # nobody earns for an account that does not exist
+            await _unknown_unless_answered(conn, [p for p in remaining if p.user_id not in existing], outcomes, "no such citizen")
             remaining = [p for p in remaining if p.user_id in existing]
 
 
@@ -238,12 +237,30 @@ async def _resolve(conn: asyncpg.Connection, reports: Sequence[Report], outcomes
     resolved = await repo.resolve_member_refs(conn, partner_id, refs) if refs and partner_id else {}
     for p in pending:
         p.user_id = resolved.get(p.report.member_ref) if p.report.member_ref is not None else p.report.user_id
-        if p.user_id is None:
-            outcomes[p.index] = Outcome(404, problem=_unknown_member("no citizen has bound that member reference"))
+    unknown = [p for p in pending if p.user_id is None]
+    await _unknown_unless_answered(conn, unknown, outcomes, "no citizen has bound that member reference")
     return [p for p in pending if p.user_id is not None]
 
 
-def _replay_or_conflict(stored: repo.StoredKey, request_hash: str | None) -> Outcome:
+async def _unknown_unless_answered(
+    conn: asyncpg.Connection, unknown: list["_Pending"], outcomes: dict[int, "Outcome"], why: str
+) -> None:
+    """404 unknown_member for reports whose citizen cannot be found now, except those the partner
+    was already answered for: a retry gets its original answer (api.md), even after the member
+    reference was unbound or the citizen erased meanwhile."""
+    partner_id = unknown[0].report.partner_id if unknown else None
+    ids = [p.report.external_id for p in unknown if p.report.external_id is not None]
+    stored = await repo.stored_keys(conn, partner_id, ids) if partner_id is not None and ids else {}
+    for p in unknown:
+        key = stored.get(p.report.external_id or "")
+        if key is None:
+            outcomes[p.index] = Outcome(404, problem=_unknown_member(why))
+        else:
+            outcomes[p.index] = replay_or_conflict(key, p.report.request_hash)
+
+
+def replay_or_conflict(stored: repo.StoredKey, request_hash: str | None) -> Outcome:
+    """The stored answer to a partner id again, or 409 when the id now comes with another body."""
     if stored.request_hash != request_hash:
         return Outcome(409, problem=_conflict())
     return Outcome(stored.status_code, body=stored.response, replayed=True)
@@ -285,14 +302,13 @@ async def _evaluate_and_write(
         await campaigns_repo.lock_budgets(conn, {cid: lc for cid, lc in live.items() if _may_pay(lc.campaign, pending)})
     still = []
     for p in pending:
-        if p.user_id not in ctx.versions:
-            outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
-            continue
         stored = ctx.keys.get(p.report.external_id or "")
-        if stored is None:
-            still.append(p)
+        if stored is not None:  # answered before, whatever has become of the citizen since
+            outcomes[p.index] = replay_or_conflict(stored, p.report.request_hash)
+        elif p.user_id not in ctx.versions:
+            outcomes[p.index] = Outcome(404, problem=_unknown_member(f"no citizen {p.user_id}"))
         else:
-            outcomes[p.index] = _replay_or_conflict(stored, p.report.request_hash)
+            still.append(p)
     pending = still
     used, seen_fps, steps, citizen_spent = ctx.usage, ctx.fingerprints, ctx.steps, ctx.campaign_spend
 
