@@ -89,6 +89,12 @@ def test_expiring_groups_the_next_30_days_by_instant() -> None:
     assert expiring(lots, datetime(2026, 11, 1, tzinfo=UTC)) == []
 
 
+def test_expiring_includes_exactly_30_days_ahead_and_not_a_microsecond_more() -> None:
+    lots = [lot(1, Y2027, 10)]
+    assert [e.points for e in expiring(lots, Y2027 - timedelta(days=30))] == [10]
+    assert expiring(lots, Y2027 - timedelta(days=30, microseconds=1)) == []
+
+
 TERMS = RewardTerms(points=100, stock=3, active=True, region=None, valid_until=None)
 
 
