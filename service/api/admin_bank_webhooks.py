@@ -11,7 +11,7 @@ from service import audit
 from service.auth.deps import AdminOnly, AnyAdmin
 from service.clock import utcnow
 from service.deps import SessionDep
-from service.pagination import LimitQuery, capped
+from service.pagination import CursorQuery, LimitQuery, capped, decode_cursor, encode_cursor
 from service.problems import ProblemError, problem_responses
 from service.usecases import webhooks
 
@@ -36,6 +36,7 @@ class DeliveryOut(BaseModel):
 
 class DeliveryList(BaseModel):
     items: list[DeliveryOut]
+    next_cursor: str | None = None
 
 
 class ReplayOut(BaseModel):
@@ -46,11 +47,18 @@ class ReplayOut(BaseModel):
 
 @router.get("", operation_id="list_bank_webhooks", response_model=DeliveryList, responses=problem_responses(401, 403, 422))
 async def list_deliveries(
-    session: SessionDep, admin: AnyAdmin, status: Literal["pending", "delivered", "dead"] | None = None, limit: LimitQuery = 100
+    session: SessionDep,
+    admin: AnyAdmin,
+    status: Literal["pending", "delivered", "dead"] | None = None,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
 ) -> DeliveryList:
     """Webhook deliveries, newest first; `?status=dead` shows the dead letters."""
-    rows = await webhooks.deliveries(session, status=status, limit=capped(limit))
-    return DeliveryList(items=[DeliveryOut.model_validate(r) for r in rows])
+    page_size = capped(limit)
+    rows = await webhooks.deliveries(session, status=status, limit=page_size + 1, before=decode_cursor(cursor))
+    items = [DeliveryOut.model_validate(r) for r in rows[:page_size]]
+    more = len(rows) > page_size
+    return DeliveryList(items=items, next_cursor=encode_cursor(items[-1].event_id) if more else None)
 
 
 @router.post(

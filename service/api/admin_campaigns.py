@@ -14,6 +14,7 @@ from service.api.schemas import Strict
 from service.auth.deps import AnyAdmin, OperatorOrAdmin
 from service.clock import utcnow
 from service.deps import SessionDep
+from service.pagination import CursorQuery, LimitQuery, capped, decode_key_cursor, encode_key_cursor
 from service.problems import ProblemError, problem_responses
 from service.repositories import campaigns as campaigns_repo
 from service.usecases import campaigns as usecase
@@ -93,6 +94,7 @@ class CampaignOut(BaseModel):
 
 class CampaignList(BaseModel):
     items: list[CampaignOut]
+    next_cursor: str | None = None
 
 
 class SimActivityIn(Strict):
@@ -176,17 +178,30 @@ async def list_campaigns(
     admin: AnyAdmin,
     status: Literal["draft", "active", "paused"] | None = None,
     region: str | None = Query(default=None, max_length=64),
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
 ) -> CampaignList:
-    """Campaigns, newest window first (a district runs tens of them, not thousands: one page)."""
-    rows = await session.execute(
-        text(
-            f"SELECT {usecase.COLUMNS} FROM campaigns "  # noqa: S608
-            "WHERE (CAST(:s AS text) IS NULL OR status = :s) AND (CAST(:r AS text) IS NULL OR :r = ANY(regions)) "
-            "ORDER BY starts_at DESC, id LIMIT 500"
-        ),
-        {"s": status, "r": region},
-    )
-    return CampaignList(items=await _out(session, [dict(r) for r in rows.mappings()]))
+    """Campaigns, the latest window start first."""
+    before_at, before_id = decode_key_cursor(cursor) or (None, None)
+    page_size = capped(limit)
+    rows = [
+        dict(r)
+        for r in (
+            await session.execute(
+                text(
+                    f"SELECT {usecase.COLUMNS} FROM campaigns "  # noqa: S608
+                    "WHERE (CAST(:s AS text) IS NULL OR status = :s) AND (CAST(:r AS text) IS NULL OR :r = ANY(regions)) "
+                    "AND (CAST(:at AS timestamptz) IS NULL OR (starts_at, id) < (:at, :id)) "
+                    "ORDER BY starts_at DESC, id DESC LIMIT :n"
+                ),
+                {"s": status, "r": region, "at": before_at, "id": before_id, "n": page_size + 1},
+            )
+        ).mappings()
+    ]
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    cursor_out = encode_key_cursor(rows[-1]["starts_at"], rows[-1]["id"]) if more else None
+    return CampaignList(items=await _out(session, rows), next_cursor=cursor_out)
 
 
 @router.get("/{campaign_id}", operation_id="get_campaign", response_model=CampaignOut, responses=problem_responses(401, 403, 404))

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from service.api.schemas import Strict
 from service.auth.deps import AnyAdmin, OperatorOrAdmin
 from service.deps import SessionDep, SettingsDep
+from service.pagination import CursorQuery, LimitQuery, capped, decode_key_cursor, encode_key_cursor
 from service.problems import ProblemError, problem_responses
 from service.usecases.partners import PartnerError, UnknownRegion, UnsafeWebhook, create_partner, rotate_secret
 
@@ -48,6 +49,7 @@ class PartnerOut(BaseModel):
 
 class PartnerList(BaseModel):
     items: list[PartnerOut]
+    next_cursor: str | None = None
 
 
 @router.post(
@@ -76,16 +78,27 @@ async def create(body: PartnerIn, session: SessionDep, settings: SettingsDep, ad
 
 
 @router.get("", operation_id="list_partners", response_model=PartnerList, responses=problem_responses(401, 403))
-async def list_partners(session: SessionDep, admin: AnyAdmin, kind: str | None = None) -> PartnerList:
-    rows = await session.execute(
-        text(
-            "SELECT id AS partner_id, kind, name, region, client_id, scopes, webhook_url, "
-            "disabled_at IS NULL AS active, created_at "
-            "FROM partners WHERE CAST(:k AS text) IS NULL OR kind = :k ORDER BY created_at, id LIMIT 5000"
-        ),
-        {"k": kind},
-    )
-    return PartnerList(items=[PartnerOut.model_validate(r, from_attributes=True) for r in rows])
+async def list_partners(
+    session: SessionDep, admin: AnyAdmin, kind: str | None = None, limit: LimitQuery = 100, cursor: CursorQuery = None
+) -> PartnerList:
+    """Partners, oldest first."""
+    after_at, after_id = decode_key_cursor(cursor) or (None, None)
+    page_size = capped(limit)
+    rows = (
+        await session.execute(
+            text(
+                "SELECT id AS partner_id, kind, name, region, client_id, scopes, webhook_url, "
+                "disabled_at IS NULL AS active, created_at FROM partners "
+                "WHERE (CAST(:k AS text) IS NULL OR kind = :k) "
+                "AND (CAST(:at AS timestamptz) IS NULL OR (created_at, id) > (:at, :id)) "
+                "ORDER BY created_at, id LIMIT :n"
+            ),
+            {"k": kind, "at": after_at, "id": after_id, "n": page_size + 1},
+        )
+    ).all()
+    items = [PartnerOut.model_validate(r, from_attributes=True) for r in rows[:page_size]]
+    more = len(rows) > page_size
+    return PartnerList(items=items, next_cursor=encode_key_cursor(items[-1].created_at, items[-1].partner_id) if more else None)
 
 
 @router.post(

@@ -15,6 +15,7 @@ from service.api.schemas import Strict
 from service.auth.deps import AnyAdmin, OperatorOrAdmin
 from service.clock import utcnow
 from service.deps import SessionDep
+from service.pagination import CursorQuery, LimitQuery, capped, decode_key_cursor, encode_key_cursor
 from service.problems import ProblemError, problem_responses
 from service.seeding import insert_methodology
 
@@ -147,6 +148,7 @@ class StationOut(BaseModel):
 
 class StationList(BaseModel):
     items: list[StationOut]
+    next_cursor: str | None = None
 
 
 _STATION_COLUMNS = "id, partner_id, name, region, active, created_at"
@@ -193,14 +195,23 @@ async def list_stations(
     admin: AnyAdmin,
     partner_id: uuid.UUID | None = None,
     region: str | None = Query(default=None, max_length=64),
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
 ) -> StationList:
-    """Stations, optionally of one partner or region (at most a few thousand per district: one page)."""
-    rows = await session.execute(
-        text(
-            f"SELECT {_STATION_COLUMNS} FROM stations "  # noqa: S608
-            "WHERE (CAST(:p AS uuid) IS NULL OR partner_id = :p) AND (CAST(:r AS text) IS NULL OR region = :r) "
-            "ORDER BY created_at, id LIMIT 5000"
-        ),
-        {"p": partner_id, "r": region},
-    )
-    return StationList(items=[StationOut.model_validate(r, from_attributes=True) for r in rows])
+    """Stations, optionally of one partner or region, oldest first."""
+    after_at, after_id = decode_key_cursor(cursor) or (None, None)
+    page_size = capped(limit)
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT {_STATION_COLUMNS} FROM stations "  # noqa: S608
+                "WHERE (CAST(:p AS uuid) IS NULL OR partner_id = :p) AND (CAST(:r AS text) IS NULL OR region = :r) "
+                "AND (CAST(:at AS timestamptz) IS NULL OR (created_at, id) > (:at, :id)) "
+                "ORDER BY created_at, id LIMIT :n"
+            ),
+            {"p": partner_id, "r": region, "at": after_at, "id": after_id, "n": page_size + 1},
+        )
+    ).all()
+    items = [StationOut.model_validate(r, from_attributes=True) for r in rows[:page_size]]
+    more = len(rows) > page_size
+    return StationList(items=items, next_cursor=encode_key_cursor(items[-1].created_at, items[-1].id) if more else None)

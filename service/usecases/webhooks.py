@@ -199,17 +199,19 @@ async def replay(session: AsyncSession, event_id: int, *, now: datetime) -> dict
     return dict(row._mapping) if row else None
 
 
-async def deliveries(session: AsyncSession, *, status: str | None, limit: int) -> list[dict[str, Any]]:
+async def deliveries(session: AsyncSession, *, status: str | None, limit: int, before: int | None = None) -> list[dict[str, Any]]:
+    """Newest first; `before`: only older than that event."""
     rows = await session.execute(
         text(
             """
             SELECT event_id, partner_id, link_id, seq, status, attempts, next_attempt_at, deadline_at, last_status,
                    last_error, delivered_at, dead_at, created_at
-            FROM webhook_deliveries WHERE CAST(:s AS text) IS NULL OR status = :s
+            FROM webhook_deliveries
+            WHERE (CAST(:s AS text) IS NULL OR status = :s) AND (CAST(:before AS bigint) IS NULL OR event_id < :before)
             ORDER BY event_id DESC LIMIT :limit
             """
         ),
-        {"s": status, "limit": limit},
+        {"s": status, "limit": limit, "before": before},
     )
     return [dict(r._mapping) for r in rows]
 

@@ -141,6 +141,14 @@ async def test_after_24_hours_deliveries_are_dead_lettered_and_an_admin_replays_
                 break
         letters = await dead()
         assert sorted(d["event_id"] for d in letters) == sorted(expected)
+        paged, cursor = [], None  # one a page: the cursor reaches every letter, newest first
+        while True:
+            params = {"status": "dead", "limit": 1} | ({"cursor": cursor} if cursor else {})
+            page = (await client.get("/v1/admin/bank-webhooks", params=params, headers=admin.headers)).json()
+            paged += [d["event_id"] for d in page["items"]]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        assert paged == sorted(paged, reverse=True) and set(expected) <= set(paged)
         assert all(d["last_status"] == 503 for d in letters)
         # the head was retried for 24 hours; the one behind it, already past its window, was tried once
         assert sorted(d["attempts"] for d in letters)[0] >= 1 and max(d["attempts"] for d in letters) >= 10
