@@ -125,7 +125,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, code, _status_title(exc.status_code), detail, headers=exc.headers)
 
 
-async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+def database_unavailable(exc: BaseException) -> JSONResponse:
     # A lost database is an outage, not a bug: say so quickly and let the client retry.
     log.warning("database unavailable: %s", type(exc).__name__)
     return problem_response(
@@ -177,7 +177,13 @@ def _unstorable_value(exc: BaseException) -> asyncpg.DataError | None:
     return next((c for c in _causes(exc) if isinstance(c, asyncpg.DataError)), None)
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_response(exc)
+
+
+def unexpected_response(exc: BaseException) -> JSONResponse:
+    """The answer to an exception no route handled: the client's refused value (422), an outage
+    (503), or our bug (500, logged with its traceback)."""
     refused = _unstorable_value(exc)
     if refused is not None:
         # answered as the client's, but logged: validation should have said it first
@@ -186,8 +192,8 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
             return problem_response(422, "invalid_characters", "Unprocessable Content", "text fields cannot hold NUL characters")
         return problem_response(422, "invalid_value", "Unprocessable Content", "a value is outside what can be stored")
     if is_database_outage(exc):
-        return await _database_unavailable(_, exc)
-    log.exception("unhandled error")
+        return database_unavailable(exc)
+    log.error("unhandled error", exc_info=exc)
     return problem_response(500, "internal_error", "Internal Server Error")
 
 

@@ -4,6 +4,8 @@ import base64
 from collections.abc import AsyncIterator
 
 import asyncpg
+import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 
 from service.problems import is_database_outage
@@ -120,3 +122,16 @@ def test_a_dropped_connection_is_an_outage_and_misuse_is_a_bug() -> None:
     assert not is_database_outage(asyncpg.InterfaceError("cannot perform operation: another operation is in progress"))
     assert not is_database_outage(asyncpg.UniqueViolationError("duplicate key"))
     assert not is_database_outage(ValueError("a bug"))
+
+
+async def test_a_bug_is_a_500_problem_that_carries_the_request_id(
+    app: FastAPI, client: AsyncClient, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app.state.leaderboards, "flush", broken)
+    citizen = await factory.citizen()
+    r = await client.get("/v1/leaderboards/weekly", headers={**citizen.headers, "X-Request-ID": "trace-me-500"})
+    assert (r.status_code, r.json()["code"], r.headers["X-Request-ID"]) == (500, "internal_error", "trace-me-500")
+    assert r.headers["content-type"] == "application/problem+json"
