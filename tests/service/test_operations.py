@@ -2,11 +2,14 @@
 
 import base64
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import text
 
 from service.problems import is_database_outage
 from tests.factories import Factory
@@ -135,3 +138,29 @@ async def test_a_bug_is_a_500_problem_that_carries_the_request_id(
     r = await client.get("/v1/leaderboards/weekly", headers={**citizen.headers, "X-Request-ID": "trace-me-500"})
     assert (r.status_code, r.json()["code"], r.headers["X-Request-ID"]) == (500, "internal_error", "trace-me-500")
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_transaction_is_committed_before_the_response_starts(app: FastAPI, factory: Factory) -> None:
+    """At the moment the response's first byte would leave, another connection already sees the write
+    (FastAPI runs a dependency's code after `yield` after the response unless its scope is "function")."""
+    citizen, partner = await factory.citizen(), await factory.partner("transit")
+    seen_at_start: list[int] = []
+
+    async def probed(scope: Any, receive: Any, send: Any) -> None:
+        async def send_probing(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                async with app.state.sessionmaker() as other:
+                    count = "SELECT count(*) FROM identities WHERE user_id = :u"
+                    seen_at_start.append(await other.scalar(text(count), {"u": citizen.id}))
+            await send(message)
+
+        await app(scope, receive, send_probing)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=probed), base_url="http://t") as c:
+        r = await c.post(
+            "/v1/me/identities",
+            json={"partner_id": str(partner.id), "kind": "transit_card", "ref": "card-committed"},
+            headers=citizen.headers,
+        )
+    assert r.status_code == 201, r.text
+    assert seen_at_start == [1]
