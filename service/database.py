@@ -3,6 +3,7 @@
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util.concurrency import await_
 
@@ -52,6 +53,11 @@ def _end_leaked_transaction(dbapi_connection: Any, connection_record: Any, conne
     pool hands the connection out again."""
     adapted = dbapi_connection
     driver = getattr(adapted, "_connection", None)
+    if driver is not None and driver.is_closed():
+        # The award path and the directory use asyncpg directly, so SQLAlchemy never hears that the
+        # server dropped the connection: without this the pool would hand it out again and again,
+        # and the service would not recover from a restarted PostgreSQL by itself (R5).
+        raise DisconnectionError("the server closed this connection")
     if driver is not None and getattr(adapted, "_transaction", None) is None and driver.is_in_transaction():
         await_(driver.execute("ROLLBACK"))
 

@@ -149,10 +149,13 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 # asyncpg's own errors when the server goes away or is not taking work: a dropped connection
-# (PostgresConnectionError), a shutdown or a server still
+# (PostgresConnectionError, InternalClientError), a shutdown or a server still
 # starting (57P01-57P03), too many connections (53300), a statement cancelled on timeout (57014).
 _OUTAGES = (
     asyncpg.PostgresConnectionError,
+    # a connection the server killed just as a statement started on it ("cannot switch to state
+    # 12; another operation is in progress"): seen in R5's test when PostgreSQL shuts down
+    asyncpg.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )

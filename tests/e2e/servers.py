@@ -1,10 +1,13 @@
 """A running `tanpu serve` for the end-to-end tests."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import time
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -12,11 +15,22 @@ from tests.bank_helpers import free_port
 from tests.service.cli_helpers import REPO, tanpu_command
 
 
-class Server:
-    """`tanpu serve` as a process of its own, on a free port (`env`: more settings)."""
+def other_redis_db(url: str, db: int) -> str:
+    """The same Redis server, another database: for a server whose keys no other test may meet."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query)) | {"db": str(db)}
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    return urlunsplit(parts._replace(path=f"/{db}"))
 
-    def __init__(self, database_url: str, redis_url: str, **env: str) -> None:
+
+class Server:
+    """`tanpu serve` as a process of its own, on a free port (`env`: more settings; `log`: a file
+    for its output, which is discarded otherwise)."""
+
+    def __init__(self, database_url: str, redis_url: str, *, log: Path | None = None, **env: str) -> None:
         self.port = free_port()
+        self.log = log
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -32,13 +46,18 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: ASYNC220 (started once, then polled over HTTP)
-            [*tanpu_command(), "serve", "--port", str(self.port)],
-            env=self.env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        output = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(  # noqa: ASYNC220 (started once, then polled over HTTP)
+                [*tanpu_command(), "serve", "--port", str(self.port)],
+                env=self.env,
+                cwd=REPO,
+                stdout=output,
+                stderr=output,
+            )
+        finally:
+            if not isinstance(output, int):
+                output.close()  # the process holds its own copy
         deadline = time.monotonic() + 30
         async with httpx.AsyncClient(base_url=self.url) as http:
             while time.monotonic() < deadline:
@@ -62,3 +81,20 @@ class Server:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+def logged_errors(server: Server) -> str:
+    """What the server logged at level error, each with the last line of its traceback, counted."""
+    if server.log is None or not server.log.exists():
+        return "  (no log)"
+    counts: dict[str, int] = {}
+    for line in server.log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("level") == "error":
+            last = (record.get("exc") or "").strip().splitlines()[-1:] or [""]
+            key = f"{record.get('logger')}: {record.get('msg', '').strip()}: {last[0][:200]}"
+            counts[key] = counts.get(key, 0) + 1
+    return "\n".join(f"  {n} x {key}" for key, n in counts.items()) or "  nothing"

@@ -14,13 +14,12 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from tests.e2e.servers import Server
+from tests.e2e.servers import Server, logged_errors, other_redis_db
 from tests.service.cli_helpers import REPO, drop_database, fresh_database, run_tanpu, unique_name
 
 SCHEMA = REPO / "openapi" / "openapi.json"
@@ -33,21 +32,13 @@ PARTNERS = [
 ]
 
 
-def _other_redis_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        query = dict(parse_qsl(parts.query)) | {"db": str(db)}
-        return urlunsplit(parts._replace(query=urlencode(query)))
-    return urlunsplit(parts._replace(path=f"/{db}"))
-
-
 @pytest.fixture
 async def fuzzed(server_urls: tuple[str, str], tmp_path: Path) -> AsyncIterator[tuple[Server, Path]]:
     server_url, redis_url = server_urls
     name = unique_name("tanpu_fuzz")
     url = await fresh_database(server_url, name)
     sms = tmp_path / "sms.ndjson"
-    server = Server(url, _other_redis_db(redis_url, 13), TANPU_SMS_CONSOLE_FILE=str(sms))
+    server = Server(url, other_redis_db(redis_url, 13), log=tmp_path / "serve.log", TANPU_SMS_CONSOLE_FILE=str(sms))
     async with Redis.from_url(server.env["REDIS_URL"]) as redis:
         await redis.flushdb()  # a previous run's rate limits (the demo citizen's OTPs) are not ours
     try:
@@ -124,4 +115,6 @@ async def test_no_caller_finds_a_5xx_or_an_answer_outside_the_schema(fuzzed: tup
         run = await asyncio.to_thread(_schemathesis, server.url, token)
         if run.returncode != 0 or " passed" not in run.stdout:
             failed[caller] = run.stdout[-4000:] + run.stderr[-2000:]
-    assert not failed, "\n\n".join(f"== {caller}\n{out}" for caller, out in failed.items())
+    # schemathesis's own report is cut to its tail; the server's log says which error it was
+    report = "\n\n".join(f"== {caller}\n{out}" for caller, out in failed.items())
+    assert not failed, f"{report}\n\nthe server logged:\n{logged_errors(server)}"
