@@ -315,7 +315,9 @@ async def test_a_line_the_pipeline_fails_on_is_reported_and_the_rest_of_its_chun
     assert (await client.get("/v1/me/account", headers=alice.headers)).json()["balance"] == 93 + 140
 
 
-async def test_lines_are_judged_as_of_their_arrival_not_of_their_turn(app: FastAPI, client: AsyncClient, factory: Factory) -> None:
+async def test_lines_are_judged_as_of_their_arrival_not_of_their_turn(
+    app: FastAPI, client: AsyncClient, factory: Factory
+) -> None:
     """A file that waited in the queue (or resumed after a crash) is not older for it: a trip inside
     the 7-day window when it arrived earns, even if the window has passed it by the time it is awarded."""
     partner, citizen = await factory.partner("transit"), await factory.citizen()
