@@ -26,15 +26,16 @@ def other_redis_db(url: str, db: int) -> str:
 
 class Server:
     """`tanpu serve` as a process of its own, on a free port (`env`: more settings; `log`: a file
-    for its output, which is discarded otherwise)."""
+    for its output, which is discarded otherwise). A URL given as None is unset: the server starts
+    its embedded one, as on a machine with only Python."""
 
-    def __init__(self, database_url: str, redis_url: str, *, log: Path | None = None, **env: str) -> None:
+    def __init__(self, database_url: str | None, redis_url: str | None, *, log: Path | None = None, **env: str) -> None:
         self.port = free_port()
         self.log = log
+        urls = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
         self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
+            **{k: v for k, v in os.environ.items() if k not in urls},
+            **{k: v for k, v in urls.items() if v is not None},
             "TANPU_ENV": "development",
             "TANPU_LOG_LEVEL": "WARNING",
             **env,
@@ -45,7 +46,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
+    async def start(self, *, within_s: float = 30) -> None:
         output = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(  # noqa: ASYNC220 (started once, then polled over HTTP)
@@ -58,7 +59,7 @@ class Server:
         finally:
             if not isinstance(output, int):
                 output.close()  # the process holds its own copy
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + within_s
         async with httpx.AsyncClient(base_url=self.url) as http:
             while time.monotonic() < deadline:
                 try:
