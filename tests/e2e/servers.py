@@ -6,13 +6,29 @@ import os
 import signal
 import subprocess
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
 from tests.bank_helpers import free_port
 from tests.service.cli_helpers import REPO, tanpu_command
+
+
+def bike_trip(user_id: uuid.UUID, external_id: str, metres: int) -> dict[str, Any]:
+    """A partner's report of a 30-minute bike ride that ended 90 minutes ago."""
+    start = datetime.now(UTC) - timedelta(hours=2)
+    return {
+        "external_id": external_id,
+        "user": {"user_id": str(user_id)},
+        "mode": "bike",
+        "distance_m": metres,
+        "started_at": start.isoformat(),
+        "ended_at": (start + timedelta(minutes=30)).isoformat(),
+    }
 
 
 def other_redis_db(url: str, db: int) -> str:

@@ -7,9 +7,7 @@ once, every single award the client saw is there once, and the ledger checks.
 import asyncio
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,23 +15,11 @@ import pytest
 from sqlalchemy import text
 
 from service.usecases.check_ledger import check_database
-from tests.e2e.servers import Server
+from tests.e2e.servers import Server, bike_trip
 from tests.factories import Actor, Factory
 
 LINES = 6_000
 CITIZENS = 400
-
-
-def _trip(user_id: uuid.UUID, external_id: str, metres: int) -> dict[str, Any]:
-    start = datetime.now(UTC) - timedelta(hours=2)
-    return {
-        "external_id": external_id,
-        "user": {"user_id": str(user_id)},
-        "mode": "bike",
-        "distance_m": metres,
-        "started_at": start.isoformat(),
-        "ended_at": (start + timedelta(minutes=30)).isoformat(),
-    }
 
 
 @pytest.fixture
@@ -49,7 +35,7 @@ async def test_kill_9_during_an_import_and_a_load_loses_nothing_and_awards_nothi
     importer, single = await factory.partner("transit"), await factory.partner("transit")
     citizens: list[Actor] = [await factory.citizen() for _ in range(CITIZENS)]
     body = "".join(
-        json.dumps(_trip(citizens[i % CITIZENS].id, f"line-{i}", 1_000 + i % 500)) + "\n" for i in range(LINES)
+        json.dumps(bike_trip(citizens[i % CITIZENS].id, f"line-{i}", 1_000 + i % 500)) + "\n" for i in range(LINES)
     ).encode()
     await server.start()
 
@@ -62,7 +48,7 @@ async def test_kill_9_during_an_import_and_a_load_loses_nothing_and_awards_nothi
             i += 1
             try:
                 r = await http.post(
-                    "/v1/activities/travel", json=_trip(citizens[i % CITIZENS].id, external_id, 2_000), headers=single.headers
+                    "/v1/activities/travel", json=bike_trip(citizens[i % CITIZENS].id, external_id, 2_000), headers=single.headers
                 )
                 if r.status_code == 201:
                     seen_ok.add(external_id)

@@ -23,7 +23,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from sqlalchemy.engine import make_url
 
 from service.embedded import start_postgres
 from service.usecases.check_ledger import check_database
-from tests.e2e.servers import Server, logged_errors, other_redis_db
+from tests.e2e.servers import Server, bike_trip, logged_errors, other_redis_db
 from tests.service.cli_helpers import REPO, run_tanpu
 
 LOOPS = 8  # concurrent clients, one citizen each
@@ -133,18 +132,6 @@ class Call:
     body: str = ""
 
 
-def _trip(user_id: uuid.UUID, external_id: str, metres: int) -> dict[str, Any]:
-    start = datetime.now(UTC) - timedelta(hours=2)
-    return {
-        "external_id": external_id,
-        "user": {"user_id": str(user_id)},
-        "mode": "bike",
-        "distance_m": metres,
-        "started_at": start.isoformat(),
-        "ended_at": (start + timedelta(minutes=30)).isoformat(),
-    }
-
-
 async def _token(http: httpx.AsyncClient, form: dict[str, str]) -> str:
     r = await http.post("/v1/oauth/token", data=form)
     assert r.status_code == 200, r.text
@@ -168,7 +155,7 @@ async def _load(http: httpx.AsyncClient, headers: dict[str, str], user_id: uuid.
     i = 0
     while True:
         external_id = f"outage-{n}-{i}"
-        trip = _trip(user_id, external_id, 1_000 + i % 500)
+        trip = bike_trip(user_id, external_id, 1_000 + i % 500)
         i += 1
         sent = time.monotonic()
         try:
