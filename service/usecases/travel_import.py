@@ -225,18 +225,25 @@ def _parse(number: int, line: str | None, partner: PartnerFacts) -> Report | dic
 
 
 async def _award_chunk(
-    session: AsyncSession, reports: list[Report], *, methodologies: Sequence[Methodology], now: datetime, reported_at: datetime
+    session: AsyncSession,
+    reports: list[Report],
+    *,
+    methodologies: Sequence[Methodology],
+    now: datetime,
+    reported_at: datetime,
+    isolated: bool,
 ) -> list[Outcome | None]:
     """The chunk's outcomes; None for a line that failed to award. A line the pipeline cannot take
     (a bug, or input that validation let through) must not hold back its chunk: retried as it is,
     the chunk would fail again at every lease, and the import would never finish. So on such a
     failure the lines are awarded one by one (the ones the failed attempt committed replay their
     answers), and only the failing line is reported. A database outage is not such a failure:
-    it propagates, and the chunk is retried once the database is back."""
+    it propagates, and the chunk is retried once the database is back. Nor is a failure inside the
+    caller's transaction (not `isolated`): that may be aborted, and every line would fail after it."""
     try:
         return list(await award_reports(session, reports, methodologies=methodologies, now=now, reported_at=reported_at))
     except Exception as exc:
-        if is_database_outage(exc):
+        if is_database_outage(exc) or not isolated:
             raise
         log.exception("a chunk failed to award; awarding its lines one by one")
     outcomes: list[Outcome | None] = []
@@ -313,7 +320,12 @@ async def process_chunk(
     tally = {"awarded": 0, "capped": 0, "rejected": 0, "duplicate": 0}
     # judged as of its arrival: a file that waited in the queue, or resumed after a crash, is not older for it
     outcomes = await _award_chunk(
-        award_session or session, reports, methodologies=methodologies, now=now, reported_at=min(chunk.received_at, now)
+        award_session or session,
+        reports,
+        methodologies=methodologies,
+        now=now,
+        reported_at=min(chunk.received_at, now),
+        isolated=award_session is not None,
     )
     for number, outcome in zip(numbers, outcomes, strict=True):
         if outcome is None:
